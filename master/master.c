@@ -1,0 +1,479 @@
+/*
+ * master.c - the master's loop. Signals are blocked and taken one at a
+ * time with sigtimedwait(), so no work ever happens in a handler; timers
+ * (respawn backoff, stop deadline) are the wait's timeout.
+ *
+ *   SIGCHLD           reap; a worker of the current generation that died
+ *                     is logged with its cause and respawned (backoff
+ *                     doubling from 100 ms to 10 s while it keeps dying)
+ *   SIGTERM, SIGQUIT  graceful stop (workers drain up to shutdown_timeout);
+ *                     a second SIGTERM stops at once
+ *   SIGINT            stop at once
+ *   SIGHUP            reload: build a new configuration; if valid, start a
+ *                     new generation on the same sockets and tell the old
+ *                     one to drain (SIGQUIT); if not, log and keep going
+ *   SIGUSR1           reopen the log file (and tell the workers)
+ */
+#include "master.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../shared/log.h"
+#include "../shared/util.h"
+#include "../worker/worker.h"
+#include "listen.h"
+
+#define BACKOFF_MIN_MS 100
+#define BACKOFF_MAX_MS 10000
+#define STABLE_MS 2000		/* a worker that lived this long was fine */
+#define STOP_GRACE_MS 3000	/* past the drain deadline, before SIGKILL */
+
+struct proc {
+	pid_t pid;
+	size_t slot;
+	unsigned gen;
+	int64_t started;
+};
+
+struct master {
+	const struct options *opt;
+	struct config *cfg;
+	struct listener *ls;
+	size_t nls;
+	size_t nslots;
+	struct proc *procs;
+	size_t nprocs, capprocs;
+	unsigned gen;
+	int64_t *respawn_at;	/* per slot; 0: nothing pending */
+	long *backoff;		/* per slot, ms */
+	char token[33];		/* generated when none is configured */
+	int stopping;		/* 0, 1 graceful, 2 at once */
+	int64_t deadline;
+	sigset_t sigs;
+};
+
+static size_t slots_for(const struct config *cfg)
+{
+	return cfg->workers > 0 ? (size_t)cfg->workers : (size_t)cpu_count();
+}
+
+/* ---- workers ---- */
+
+static void child_start(struct master *m, size_t slot)
+{
+	int fds[64];
+	size_t n = 0;
+
+	if (prctl(PR_SET_PDEATHSIG, SIGTERM) < 0 || getppid() == 1)
+		_exit(1);
+	for (size_t i = 0; i < m->nls; i++)
+		for (size_t s = 0; s < m->ls[i].nslots; s++) {
+			if (s == slot && n < 64)
+				fds[n++] = m->ls[i].fds[s];
+			else
+				close(m->ls[i].fds[s]);
+		}
+	worker_main(m->cfg, (int)slot, fds, n);
+}
+
+/* Makes room for one more process before forking it. */
+static int procs_reserve(struct master *m)
+{
+	if (m->nprocs == m->capprocs) {
+		size_t cap = m->capprocs ? m->capprocs * 2 : 16;
+		struct proc *np = realloc(m->procs, cap * sizeof(*np));
+		if (np == NULL)
+			return -1;
+		m->procs = np;
+		m->capprocs = cap;
+	}
+	return 0;
+}
+
+static void spawn(struct master *m, size_t slot)
+{
+	struct proc p = { 0, slot, m->gen, now_ms() };
+
+	if (procs_reserve(m) < 0) {
+		log_error("out of memory; worker %zu not started", slot);
+		m->respawn_at[slot] = now_ms() + BACKOFF_MAX_MS;
+		return;
+	}
+	p.pid = fork();
+	if (p.pid < 0) {
+		log_error("fork worker %zu: %s; retrying", slot, strerror(errno));
+		m->respawn_at[slot] = now_ms() + BACKOFF_MAX_MS;
+		return;
+	}
+	if (p.pid == 0)
+		child_start(m, slot);
+	m->procs[m->nprocs++] = p;
+	m->respawn_at[slot] = 0;
+	log_debug("worker %zu started, pid %d, generation %u", slot,
+		  (int)p.pid, m->gen);
+}
+
+static void describe_status(int status, char *out, size_t size)
+{
+	if (WIFEXITED(status))
+		snprintf(out, size, "exited with status %d",
+			 WEXITSTATUS(status));
+	else if (WIFSIGNALED(status))
+		snprintf(out, size, "killed by signal %d (%s)%s",
+			 WTERMSIG(status), strsignal(WTERMSIG(status)),
+			 WCOREDUMP(status) ? ", core dumped" : "");
+	else
+		snprintf(out, size, "ended with status 0x%x", status);
+}
+
+static void on_worker_death(struct master *m, const struct proc *p,
+			    int status)
+{
+	char why[96];
+	int64_t now = now_ms();
+	long *b = &m->backoff[p->slot];
+
+	describe_status(status, why, sizeof(why));
+	if (m->stopping || p->gen != m->gen) {
+		log_info("worker %zu (pid %d, generation %u) %s", p->slot,
+			 (int)p->pid, p->gen, why);
+		return;
+	}
+	if (now - p->started >= STABLE_MS)
+		*b = 0;
+	else
+		*b = *b == 0 ? BACKOFF_MIN_MS : (*b * 2 > BACKOFF_MAX_MS
+							 ? BACKOFF_MAX_MS : *b * 2);
+	log_error("worker %zu (pid %d) %s; respawning in %ld ms", p->slot,
+		  (int)p->pid, why, *b);
+	m->respawn_at[p->slot] = now + *b;
+}
+
+static void reap(struct master *m)
+{
+	int status;
+	pid_t pid;
+
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		for (size_t i = 0; i < m->nprocs; i++) {
+			if (m->procs[i].pid != pid)
+				continue;
+			struct proc p = m->procs[i];
+			m->procs[i] = m->procs[--m->nprocs];
+			on_worker_death(m, &p, status);
+			break;
+		}
+	}
+}
+
+static void signal_gen(struct master *m, int sig, int old_only)
+{
+	for (size_t i = 0; i < m->nprocs; i++)
+		if (!old_only || m->procs[i].gen != m->gen)
+			kill(m->procs[i].pid, sig);
+}
+
+/* ---- configuration ---- */
+
+/* A generated token stays the same across reloads. */
+static int settle_token(struct master *m, struct config *cfg)
+{
+	if (cfg->token[0] != '\0' || cfg->allow_anonymous)
+		return 0;
+	if (m->token[0] == '\0') {
+		if (random_hex(m->token, 16) < 0) {
+			log_error("no randomness for a token");
+			return -1;
+		}
+		fprintf(stderr,
+			"\n  ech3: no token is configured, so this run uses a "
+			"generated one:\n\n      %s\n\n"
+			"  Clients must send it in Sec-WebSocket-Protocol. Set "
+			"TOKEN (or token) to choose\n  your own, or "
+			"ECH3_ALLOW_ANONYMOUS=1 to run without auth.\n\n",
+			m->token);
+	}
+	free(cfg->token);
+	cfg->token = strdup(m->token);
+	return cfg->token == NULL ? -1 : 0;
+}
+
+static void apply_logging(const struct config *cfg)
+{
+	log_configure(cfg->log_level, cfg->log_format);
+	if (log_open(cfg->log_file) < 0)
+		log_error("log_file %s: %s", cfg->log_file, strerror(errno));
+}
+
+static const char *auth_mode(const struct master *m, const struct config *c)
+{
+	if (m->token[0] != '\0' && strcmp(c->token, m->token) == 0)
+		return "generated token";
+	if (c->token[0] != '\0')
+		return c->allow_anonymous ? "token or anonymous" : "token";
+	return "anonymous";
+}
+
+static void log_summary(const struct master *m)
+{
+	char addrs[512] = "";
+	size_t n = 0;
+
+	for (size_t i = 0; i < m->nls && n < sizeof(addrs); i++)
+		n += (size_t)snprintf(addrs + n, sizeof(addrs) - n, "%s%s",
+				      i ? "," : "", m->ls[i].bound);
+	log_info("ech3 " ECH3_VERSION " serving: listen=%s workers=%zu "
+		 "auth=%s fallback_hosts=%zu max_message=%ld "
+		 "handshake_timeout=%lds ping_interval=%lds",
+		 addrs, m->nslots, auth_mode(m, m->cfg),
+		 m->cfg->fallback_hosts.n, m->cfg->max_message,
+		 m->cfg->handshake_timeout, m->cfg->ping_interval);
+}
+
+static int open_listeners(struct master *m, const struct config *cfg,
+			  size_t nslots, struct listener **out, size_t *nout)
+{
+	struct listener *ls = calloc(cfg->listen.n, sizeof(*ls));
+
+	if (ls == NULL)
+		return -1;
+	for (size_t i = 0; i < cfg->listen.n; i++) {
+		/* Reuse an open listener on the same address. */
+		struct listener *old = NULL;
+		for (size_t j = 0; j < m->nls; j++)
+			if (strcmp(m->ls[j].name, cfg->listen.v[i]) == 0)
+				old = &m->ls[j];
+		if (old != NULL && listener_resize(old, nslots) == 0) {
+			ls[i] = *old;
+			old->fds = NULL;
+			old->nslots = 0;
+			continue;
+		}
+		if (listener_open(&ls[i], cfg->listen.v[i], nslots) < 0) {
+			while (i-- > 0)
+				listener_close(&ls[i]);
+			free(ls);
+			return -1;
+		}
+		log_info("listening on %s (%zu sockets)", ls[i].bound, nslots);
+	}
+	*out = ls;
+	*nout = cfg->listen.n;
+	return 0;
+}
+
+static int resize_slots(struct master *m, size_t nslots)
+{
+	int64_t *ra = calloc(nslots, sizeof(*ra));
+	long *bo = calloc(nslots, sizeof(*bo));
+
+	if (ra == NULL || bo == NULL) {
+		free(ra);
+		free(bo);
+		return -1;
+	}
+	free(m->respawn_at);
+	free(m->backoff);
+	m->respawn_at = ra;
+	m->backoff = bo;
+	m->nslots = nslots;
+	return 0;
+}
+
+static void reload(struct master *m)
+{
+	char err[CONFIG_ERR_MAX];
+	struct config *cfg = options_build_config(m->opt, err, sizeof(err));
+	struct listener *ls;
+	size_t nls, nslots;
+
+	if (cfg == NULL || settle_token(m, cfg) < 0) {
+		log_error("reload refused, keeping the running configuration: "
+			  "%s", cfg == NULL ? err : "token");
+		config_free(cfg);
+		return;
+	}
+	nslots = slots_for(cfg);
+	if (open_listeners(m, cfg, nslots, &ls, &nls) < 0 ||
+	    resize_slots(m, nslots) < 0) {
+		log_error("reload refused: cannot open the listeners");
+		config_free(cfg);
+		return;
+	}
+	for (size_t i = 0; i < m->nls; i++)
+		listener_close(&m->ls[i]);
+	free(m->ls);
+	m->ls = ls;
+	m->nls = nls;
+	config_free(m->cfg);
+	m->cfg = cfg;
+	apply_logging(cfg);
+	m->gen++;
+	for (size_t s = 0; s < m->nslots; s++)
+		spawn(m, s);
+	signal_gen(m, SIGQUIT, 1);
+	log_info("reloaded: generation %u started, older workers draining up "
+		 "to %ld s", m->gen, cfg->drain_timeout);
+	log_summary(m);
+}
+
+/* ---- stopping ---- */
+
+static void begin_stop(struct master *m, int how)
+{
+	if (m->stopping >= how)
+		return;
+	m->stopping = how;
+	if (how == 1) {
+		log_info("graceful stop: draining up to %ld s",
+			 m->cfg->shutdown_timeout);
+		m->deadline = now_ms() + m->cfg->shutdown_timeout * 1000 +
+			      STOP_GRACE_MS;
+		signal_gen(m, SIGTERM, 0);
+	} else {
+		log_info("stopping now");
+		m->deadline = now_ms() + STOP_GRACE_MS;
+		signal_gen(m, SIGINT, 0);
+	}
+}
+
+/* ---- the loop ---- */
+
+static long next_timeout(const struct master *m)
+{
+	int64_t now = now_ms(), next = now + 1000;
+
+	if (m->stopping)
+		next = m->deadline < next ? m->deadline : next;
+	for (size_t s = 0; s < m->nslots; s++)
+		if (m->respawn_at[s] != 0 && m->respawn_at[s] < next)
+			next = m->respawn_at[s];
+	return next > now ? (long)(next - now) : 0;
+}
+
+static void respawn_due(struct master *m)
+{
+	int64_t now = now_ms();
+
+	for (size_t s = 0; s < m->nslots; s++)
+		if (m->respawn_at[s] != 0 && now >= m->respawn_at[s])
+			spawn(m, s);
+}
+
+static void handle_signal(struct master *m, int sig)
+{
+	switch (sig) {
+	case SIGCHLD:
+		reap(m);
+		break;
+	case SIGTERM:
+		begin_stop(m, m->stopping ? 2 : 1);
+		break;
+	case SIGQUIT:
+		if (!m->stopping)
+			begin_stop(m, 1);
+		break;
+	case SIGINT:
+		begin_stop(m, 2);
+		break;
+	case SIGHUP:
+		if (!m->stopping)
+			reload(m);
+		break;
+	case SIGUSR1:
+		apply_logging(m->cfg);
+		signal_gen(m, SIGUSR1, 0);
+		log_info("log file reopened");
+		break;
+	default:
+		break;
+	}
+}
+
+static int loop(struct master *m)
+{
+	for (;;) {
+		long ms = next_timeout(m);
+		struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+		int sig = sigtimedwait(&m->sigs, NULL, &ts);
+
+		if (sig > 0)
+			handle_signal(m, sig);
+		reap(m);
+		if (m->stopping) {
+			if (m->nprocs == 0)
+				return 0;
+			if (now_ms() >= m->deadline) {
+				log_warn("%zu workers still running after the "
+					 "deadline; killing them", m->nprocs);
+				signal_gen(m, SIGKILL, 0);
+				m->deadline = now_ms() + STOP_GRACE_MS;
+			}
+			continue;
+		}
+		respawn_due(m);
+	}
+}
+
+static int write_pid_file(const char *path)
+{
+	FILE *f;
+
+	if (path[0] == '\0')
+		return 0;
+	f = fopen(path, "w");
+	if (f == NULL) {
+		log_error("pid_file %s: %s", path, strerror(errno));
+		return -1;
+	}
+	fprintf(f, "%ld\n", (long)getpid());
+	return fclose(f);
+}
+
+int master_run(const struct options *opt, struct config *cfg)
+{
+	struct master m;
+	int rc;
+
+	memset(&m, 0, sizeof(m));
+	m.opt = opt;
+	m.cfg = cfg;
+	m.gen = 1;
+	log_set_role("master");
+	apply_logging(cfg);
+	sigemptyset(&m.sigs);
+	for (int s = 0, all[] = { SIGCHLD, SIGTERM, SIGQUIT, SIGINT, SIGHUP,
+				  SIGUSR1, SIGUSR2 };
+	     s < (int)(sizeof(all) / sizeof(all[0])); s++)
+		sigaddset(&m.sigs, all[s]);
+	sigprocmask(SIG_BLOCK, &m.sigs, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	if (settle_token(&m, cfg) < 0 || resize_slots(&m, slots_for(cfg)) < 0 ||
+	    open_listeners(&m, cfg, m.nslots, &m.ls, &m.nls) < 0)
+		return 1;
+	if (write_pid_file(cfg->pid_file) < 0)
+		return 1;
+	for (size_t s = 0; s < m.nslots; s++)
+		spawn(&m, s);
+	log_summary(&m);
+	rc = loop(&m);
+	log_info("stopped");
+	if (m.cfg->pid_file[0] != '\0')
+		unlink(m.cfg->pid_file);
+	for (size_t i = 0; i < m.nls; i++)
+		listener_close(&m.ls[i]);
+	free(m.ls);
+	free(m.procs);
+	free(m.respawn_at);
+	free(m.backoff);
+	config_free(m.cfg);
+	return rc;
+}

@@ -1,0 +1,159 @@
+/*
+ * options.c - command-line parsing and configuration assembly.
+ */
+#include "options.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+void options_usage(FILE *out)
+{
+	fputs(
+"usage: ech3 [options]\n"
+"\n"
+"A WebSocket-to-TCP tunnel server (pre-forked master and workers).\n"
+"\n"
+"options:\n"
+"  -c, --config FILE     libconfig file (default " CONFIG_DEFAULT_FILE
+" if it exists)\n"
+"  -l, --listen ADDR     listen address, host:port or [v6]:port (repeatable)\n"
+"  -w, --workers N       worker processes (0: one per CPU)\n"
+"      --set KEY=VALUE   set any configuration key (repeatable)\n"
+"  -t, --test            check the configuration, print it (secrets masked)\n"
+"  -h, --help            this help\n"
+"  -v, --version         print the version\n"
+"\n"
+"Settings come from, in increasing precedence: defaults, the file, the\n"
+"environment (ECH3_<KEY>, and PORT, TOKEN, PRIP), then flags.\n"
+"\n"
+"signals to the master:\n"
+"  SIGTERM, SIGQUIT  graceful stop: stop accepting, drain up to\n"
+"                    shutdown_timeout, exit 0 (a second SIGTERM: at once)\n"
+"  SIGINT            stop at once\n"
+"  SIGHUP            reload: re-read the configuration, start new workers,\n"
+"                    old ones drain up to drain_timeout; an invalid\n"
+"                    configuration is logged and the old one kept\n"
+"  SIGUSR1           reopen the log file\n"
+"\n"
+"See docs/ (configuration.md, operations.md) for everything else.\n",
+	      out);
+}
+
+static int push_set(struct options *o, const char *s)
+{
+	char **v = realloc(o->sets, (o->nsets + 1) * sizeof(*v));
+
+	if (v == NULL)
+		return -1;
+	o->sets = v;
+	if ((v[o->nsets] = strdup(s)) == NULL)
+		return -1;
+	o->nsets++;
+	return 0;
+}
+
+static int add_listen(struct options *o, const char *addr)
+{
+	size_t old = o->listen ? strlen(o->listen) : 0;
+	char *n = realloc(o->listen, old + strlen(addr) + 2);
+
+	if (n == NULL)
+		return -1;
+	if (old == 0)
+		strcpy(n, addr);
+	else
+		sprintf(n + old, ",%s", addr);
+	o->listen = n;
+	return 0;
+}
+
+int options_parse(struct options *o, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "listen", required_argument, NULL, 'l' },
+		{ "workers", required_argument, NULL, 'w' },
+		{ "set", required_argument, NULL, 'S' },
+		{ "test", no_argument, NULL, 't' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'v' },
+		{ "print-config-doc", no_argument, NULL, 'D' },
+		{ NULL, 0, NULL, 0 },
+	};
+	char buf[64];
+	int ch, r = 0;
+
+	memset(o, 0, sizeof(*o));
+	o->mode = MODE_RUN;
+	optind = 1;
+	while ((ch = getopt_long(argc, argv, "c:l:w:thv", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'c': o->file = optarg; break;
+		case 'l': r = add_listen(o, optarg); break;
+		case 'w':
+			snprintf(buf, sizeof(buf), "workers=%s", optarg);
+			r = push_set(o, buf);
+			break;
+		case 'S': r = push_set(o, optarg); break;
+		case 't': o->mode = MODE_TEST; break;
+		case 'h': o->mode = MODE_HELP; break;
+		case 'v': o->mode = MODE_VERSION; break;
+		case 'D': o->mode = MODE_DOC; break;
+		default:
+			options_usage(stderr);
+			return -1;
+		}
+		if (r < 0) {
+			fprintf(stderr, "ech3: out of memory\n");
+			return -1;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "ech3: unexpected argument '%s'\n", argv[optind]);
+		options_usage(stderr);
+		return -1;
+	}
+	return 0;
+}
+
+void options_free(struct options *o)
+{
+	for (size_t i = 0; i < o->nsets; i++)
+		free(o->sets[i]);
+	free(o->sets);
+	free(o->listen);
+}
+
+struct config *options_build_config(const struct options *o, char *err,
+				    size_t errlen)
+{
+	struct config *cfg = config_new();
+	const char *file = o->file;
+
+	if (cfg == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	if (file == NULL && access(CONFIG_DEFAULT_FILE, F_OK) == 0)
+		file = CONFIG_DEFAULT_FILE;
+	if (file != NULL && config_load_file(cfg, file, err, errlen) < 0)
+		goto fail;
+	if (config_load_env(cfg, err, errlen) < 0)
+		goto fail;
+	if (o->listen != NULL &&
+	    config_set_value(cfg, "listen", o->listen, "--listen", err,
+			     errlen) < 0)
+		goto fail;
+	for (size_t i = 0; i < o->nsets; i++)
+		if (config_set(cfg, o->sets[i], err, errlen) < 0)
+			goto fail;
+	if (config_finish(cfg, err, errlen) < 0)
+		goto fail;
+	return cfg;
+fail:
+	config_free(cfg);
+	return NULL;
+}

@@ -1,0 +1,43 @@
+/*
+ * conn.h - one client connection, from accept to close, on its own thread:
+ * read the upgrade request, route plain HTTP, authenticate, upgrade, then
+ * hand the WebSocket to the tunnel.
+ */
+#ifndef ECH3_CONN_H
+#define ECH3_CONN_H
+
+#include <netinet/in.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "command.h"
+#include "io.h"
+
+struct worker;
+
+struct conn {
+	struct worker *w;
+	const struct config *cfg;
+	struct io io;			/* the client */
+	_Atomic int tcp_fd;		/* the target, or -1 */
+	char id[9];			/* short id on every log line */
+	char client[64];		/* client address, "ip:port" */
+	char user[64];			/* "-" or who authenticated */
+	char target[TARGET_HOST_MAX + 10];
+	int64_t start_ms;
+	uint64_t up, down;		/* client-to-target, target-to-client */
+	const char *end;		/* how the tunnel ended, for the log */
+	struct conn *prev, *next;	/* the worker's registry */
+};
+
+/* Allocates a conn for an accepted socket. NULL when out of memory. */
+struct conn *conn_new(struct worker *w, int fd, const struct sockaddr *peer);
+
+/* Thread entry: serves the connection, then frees it. */
+void *conn_thread(void *arg);
+
+/* Frees a conn that never got a thread. */
+void conn_free(struct conn *c);
+
+#endif

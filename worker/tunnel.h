@@ -1,0 +1,17 @@
+/*
+ * tunnel.h - the tunnel protocol on an upgraded WebSocket: wait for
+ * CONNECT, open the target, answer CONNECTED or ERROR:, then relay bytes
+ * both ways with backpressure until either side ends, and log the access
+ * line.
+ */
+#ifndef ECH3_TUNNEL_H
+#define ECH3_TUNNEL_H
+
+struct conn;
+struct ws;
+
+/* Runs the tunnel to its end. The connection's sockets are closed by the
+ * caller. */
+void tunnel_run(struct conn *c, struct ws *ws);
+
+#endif

@@ -1,0 +1,241 @@
+/*
+ * worker.c - a worker process: accept on this slot's SO_REUSEPORT sockets,
+ * give each connection its own small-stack thread, keep a registry of live
+ * connections, and on a stop signal drain: close the listeners, let
+ * tunnels finish until the deadline, then cut what is left and exit.
+ *
+ * Signals (handlers only set flags; a self-pipe wakes the loop):
+ *   SIGTERM  drain for shutdown_timeout (also sent when the master dies)
+ *   SIGQUIT  drain for drain_timeout (an old generation after a reload)
+ *   SIGINT   stop at once
+ */
+#include "worker.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <openssl/rand.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "../shared/log.h"
+#include "../shared/util.h"
+#include "conn.h"
+
+#define FORCE_GRACE_MS 2000	/* after cutting tunnels, before _exit */
+
+enum stop_kind { RUN = 0, STOP_SHUTDOWN, STOP_DRAIN, STOP_NOW };
+
+static volatile sig_atomic_t stop_req;
+static int wake_pipe[2] = { -1, -1 };
+
+static void on_signal(int sig)
+{
+	int saved = errno;
+	enum stop_kind k = sig == SIGINT ? STOP_NOW :
+			   sig == SIGQUIT ? STOP_DRAIN : STOP_SHUTDOWN;
+
+	if (stop_req == RUN || k == STOP_NOW)
+		stop_req = k;
+	(void)!write(wake_pipe[1], "x", 1);
+	errno = saved;
+}
+
+static void setup_signals(void)
+{
+	struct sigaction sa;
+	sigset_t none;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGQUIT, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sa.sa_handler = SIG_IGN;
+	sigaction(SIGPIPE, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	sigaction(SIGUSR1, &sa, NULL);
+	sigaction(SIGUSR2, &sa, NULL);
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+}
+
+void worker_register(struct worker *w, struct conn *c)
+{
+	pthread_mutex_lock(&w->lock);
+	c->prev = NULL;
+	c->next = w->conns;
+	if (w->conns != NULL)
+		w->conns->prev = c;
+	w->conns = c;
+	pthread_mutex_unlock(&w->lock);
+	atomic_fetch_add(&w->active, 1);
+}
+
+void worker_unregister(struct worker *w, struct conn *c)
+{
+	pthread_mutex_lock(&w->lock);
+	if (c->prev != NULL)
+		c->prev->next = c->next;
+	else
+		w->conns = c->next;
+	if (c->next != NULL)
+		c->next->prev = c->prev;
+	pthread_mutex_unlock(&w->lock);
+	atomic_fetch_sub(&w->active, 1);
+}
+
+static void spawn(struct worker *w, int fd, const struct sockaddr *peer)
+{
+	struct conn *c = conn_new(w, fd, peer);
+	pthread_t th;
+	int one = 1, r;
+
+	if (c == NULL) {
+		log_error("out of memory for a connection; closing it");
+		close(fd);
+		return;
+	}
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	worker_register(w, c);
+	r = pthread_create(&th, &w->thread_attr, conn_thread, c);
+	if (r != 0) {
+		log_error("cannot start a connection thread: %s; closing "
+			  "client %s", strerror(r), c->client);
+		worker_unregister(w, c);
+		conn_free(c);
+	}
+}
+
+/* Accepts what is queued on fd. Returns -1 when out of descriptors. */
+static int accept_ready(struct worker *w, int fd)
+{
+	for (int i = 0; i < 64; i++) {
+		struct sockaddr_storage ss;
+		socklen_t len = sizeof(ss);
+		int cfd = accept4(fd, (struct sockaddr *)&ss, &len,
+				  SOCK_CLOEXEC);
+
+		if (cfd >= 0) {
+			spawn(w, cfd, (struct sockaddr *)&ss);
+			continue;
+		}
+		if (errno == EINTR || errno == ECONNABORTED)
+			continue;
+		if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+		    errno == ENOMEM) {
+			log_warn("accept: %s; pausing accepts for 100 ms",
+				 strerror(errno));
+			return -1;
+		}
+		return 0;	/* EAGAIN: the queue is empty */
+	}
+	return 0;
+}
+
+static void accept_loop(struct worker *w)
+{
+	size_t n = w->nlisten;
+	struct pollfd *p = calloc(n + 1, sizeof(*p));
+
+	if (p == NULL)
+		fatal("out of memory");
+	p[0].fd = wake_pipe[0];
+	p[0].events = POLLIN;
+	for (size_t i = 0; i < n; i++) {
+		p[i + 1].fd = w->listen_fds[i];
+		p[i + 1].events = POLLIN;
+	}
+	while (stop_req == RUN) {
+		int r = poll(p, n + 1, -1);
+		if (r < 0 && errno != EINTR)
+			fatal("poll: %s", strerror(errno));
+		for (size_t i = 1; r > 0 && i <= n; i++)
+			if (p[i].revents != 0 && accept_ready(w, p[i].fd) < 0)
+				poll(NULL, 0, 100);
+	}
+	free(p);
+}
+
+/* Cuts every live connection: their threads see EOF and end. */
+static void cut_all(struct worker *w)
+{
+	pthread_mutex_lock(&w->lock);
+	for (struct conn *c = w->conns; c != NULL; c = c->next) {
+		int tfd = atomic_load(&c->tcp_fd);
+		(void)shutdown(c->io.fd, SHUT_RDWR);
+		if (tfd >= 0)
+			(void)shutdown(tfd, SHUT_RDWR);
+	}
+	pthread_mutex_unlock(&w->lock);
+}
+
+static void wait_idle(struct worker *w, int64_t deadline)
+{
+	char buf[16];
+
+	while (atomic_load(&w->active) > 0 && now_ms() < deadline) {
+		if (stop_req == STOP_NOW)
+			return;
+		(void)!read(wake_pipe[0], buf, sizeof(buf));
+		poll(NULL, 0, 50);
+	}
+}
+
+static void __attribute__((noreturn)) drain_and_exit(struct worker *w)
+{
+	long secs = stop_req == STOP_DRAIN ? w->cfg->drain_timeout
+					   : w->cfg->shutdown_timeout;
+
+	for (size_t i = 0; i < w->nlisten; i++)
+		close(w->listen_fds[i]);
+	if (stop_req != STOP_NOW) {
+		log_info("worker %d draining: %ld open connections, up to %ld s",
+			 w->slot, atomic_load(&w->active), secs);
+		wait_idle(w, now_ms() + secs * 1000);
+	}
+	if (atomic_load(&w->active) > 0) {
+		log_info("worker %d closing %ld connections", w->slot,
+			 atomic_load(&w->active));
+		cut_all(w);
+		stop_req = STOP_SHUTDOWN;	/* let wait_idle wait */
+		wait_idle(w, now_ms() + FORCE_GRACE_MS);
+	}
+	log_info("worker %d exiting", w->slot);
+	_exit(0);
+}
+
+void worker_main(const struct config *cfg, int slot, const int *fds,
+		 size_t nfds)
+{
+	static struct worker w;	/* lives for the process */
+	unsigned char rnd[4];
+
+	log_set_role("worker");
+	if (pipe2(wake_pipe, O_CLOEXEC | O_NONBLOCK) < 0)
+		fatal("pipe: %s", strerror(errno));
+	setup_signals();
+	memset(&w, 0, sizeof(w));
+	w.cfg = cfg;
+	w.slot = slot;
+	w.listen_fds = fds;
+	w.nlisten = nfds;
+	pthread_mutex_init(&w.lock, NULL);
+	if (RAND_bytes(rnd, sizeof(rnd)) != 1)
+		memcpy(rnd, &slot, sizeof(rnd));
+	memcpy(&w.id_base, rnd, sizeof(w.id_base));
+	pthread_attr_init(&w.thread_attr);
+	pthread_attr_setdetachstate(&w.thread_attr, PTHREAD_CREATE_DETACHED);
+	if (pthread_attr_setstacksize(&w.thread_attr,
+				      (size_t)cfg->thread_stack * 1024) != 0)
+		fatal("thread_stack %ld KiB is not usable", cfg->thread_stack);
+	log_debug("worker %d serving", slot);
+	accept_loop(&w);
+	drain_and_exit(&w);
+}

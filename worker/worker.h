@@ -1,0 +1,38 @@
+/*
+ * worker.h - a worker process: its accept loop over the listening sockets
+ * the master handed it, the registry of its live connections, and its
+ * graceful drain when told to stop.
+ */
+#ifndef ECH3_WORKER_H
+#define ECH3_WORKER_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stddef.h>
+
+#include "../shared/config.h"
+
+struct conn;
+
+struct worker {
+	const struct config *cfg;
+	int slot;			/* worker slot number */
+	const int *listen_fds;
+	size_t nlisten;
+	pthread_attr_t thread_attr;
+	pthread_mutex_t lock;		/* guards conns */
+	struct conn *conns;
+	atomic_long active;		/* live connections */
+	atomic_uint next_id;
+	unsigned id_base;
+};
+
+/* Runs worker slot on the given listening sockets until told to stop;
+ * never returns (exits the process). */
+void worker_main(const struct config *cfg, int slot, const int *fds,
+		 size_t nfds) __attribute__((noreturn));
+
+void worker_register(struct worker *w, struct conn *c);
+void worker_unregister(struct worker *w, struct conn *c);
+
+#endif

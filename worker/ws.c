@@ -1,0 +1,347 @@
+/*
+ * ws.c - server-side WebSocket framing on wslay's frame layer
+ * (wslay_frame_recv / wslay_frame_send). The event layer of wslay is not
+ * used: it validates UTF-8 in text messages (which real clients of this
+ * protocol violate) and buffers messages. Here payload is handed to the
+ * caller chunk by chunk as it arrives; only control frames (<= 125 bytes)
+ * are assembled.
+ */
+#include "ws.h"
+
+#include <arpa/inet.h>
+#include <openssl/evp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <wslay/wslay.h>
+
+#include "../shared/util.h"
+
+#define WS_RBUF_SIZE (64 * 1024)
+
+struct ws {
+	struct io *io;
+	wslay_frame_context_ptr frame;
+	uint64_t max_message;
+
+	/* receive buffer: bytes read from the socket, not yet given to
+	 * wslay; allocated while there are such bytes */
+	uint8_t *rbuf;
+	size_t rpos, rlen, rcap;
+
+	/* the frame being received */
+	int in_frame;
+	uint8_t f_opcode, f_fin;
+	uint64_t f_len, f_off;
+
+	/* the data message being received */
+	int in_msg;
+	enum ws_opcode m_opcode;
+	uint64_t m_len;
+	int m_first;
+
+	/* a control frame's payload */
+	uint8_t ctrl[125];
+	size_t ctrl_len;
+
+	int send_failed;
+	int close_sent;
+};
+
+static ssize_t recv_cb(uint8_t *buf, size_t len, int flags, void *user)
+{
+	struct ws *ws = user;
+	size_t n = ws->rlen - ws->rpos;
+
+	(void)flags;
+	if (n == 0)
+		return 0;	/* wslay: WANT_READ */
+	if (n > len)
+		n = len;
+	memcpy(buf, ws->rbuf + ws->rpos, n);
+	ws->rpos += n;
+	return (ssize_t)n;
+}
+
+static ssize_t send_cb(const uint8_t *data, size_t len, int flags, void *user)
+{
+	struct ws *ws = user;
+
+	if (ws->send_failed ||
+	    io_write_all(ws->io, data, len, flags & WSLAY_MSG_MORE) < 0) {
+		ws->send_failed = 1;
+		return -1;
+	}
+	return (ssize_t)len;
+}
+
+static int genmask_cb(uint8_t *buf, size_t len, void *user)
+{
+	(void)user;
+	memset(buf, 0, len);	/* a server never masks */
+	return 0;
+}
+
+struct ws *ws_new(struct io *io, uint64_t max_message)
+{
+	static const struct wslay_frame_callbacks cbs = {
+		send_cb, recv_cb, genmask_cb
+	};
+	struct ws *ws = calloc(1, sizeof(*ws));
+
+	if (ws == NULL)
+		return NULL;
+	ws->io = io;
+	ws->max_message = max_message;
+	if (wslay_frame_context_init(&ws->frame, &cbs, ws) != 0) {
+		free(ws);
+		return NULL;
+	}
+	return ws;
+}
+
+void ws_free(struct ws *ws)
+{
+	if (ws == NULL)
+		return;
+	wslay_frame_context_free(ws->frame);
+	free(ws->rbuf);
+	free(ws);
+}
+
+static int rbuf_ensure(struct ws *ws)
+{
+	if (ws->rbuf == NULL) {
+		ws->rbuf = malloc(WS_RBUF_SIZE);
+		if (ws->rbuf == NULL)
+			return -1;
+		ws->rpos = ws->rlen = 0;
+		ws->rcap = WS_RBUF_SIZE;
+	}
+	return 0;
+}
+
+/* Gives the buffer back while the connection is idle. */
+static void rbuf_release_if_empty(struct ws *ws)
+{
+	if (ws->rbuf != NULL && ws->rpos == ws->rlen) {
+		free(ws->rbuf);
+		ws->rbuf = NULL;
+		ws->rpos = ws->rlen = 0;
+	}
+}
+
+int ws_prime(struct ws *ws, const void *data, size_t len)
+{
+	if (len == 0)
+		return 0;
+	free(ws->rbuf);
+	ws->rcap = len > WS_RBUF_SIZE ? len : WS_RBUF_SIZE;
+	ws->rbuf = malloc(ws->rcap);
+	if (ws->rbuf == NULL)
+		return -1;
+	memcpy(ws->rbuf, data, len);
+	ws->rpos = 0;
+	ws->rlen = len;
+	return 0;
+}
+
+long ws_fill(struct ws *ws)
+{
+	ssize_t n;
+
+	if (rbuf_ensure(ws) < 0)
+		return -1;
+	if (ws->rpos == ws->rlen)
+		ws->rpos = ws->rlen = 0;
+	if (ws->rlen == ws->rcap)
+		return 1;	/* still full: parse first */
+	n = io_read(ws->io, ws->rbuf + ws->rlen, ws->rcap - ws->rlen);
+	if (n > 0)
+		ws->rlen += (size_t)n;
+	else
+		rbuf_release_if_empty(ws);
+	return (long)n;
+}
+
+int ws_pending(const struct ws *ws)
+{
+	return ws->rpos < ws->rlen;
+}
+
+static enum ws_event_type fail(struct ws_event *ev, uint16_t code,
+			       const char *reason)
+{
+	ev->type = WS_EV_ERROR;
+	ev->code = code;
+	ev->reason = reason;
+	return WS_EV_ERROR;
+}
+
+static int is_control(uint8_t op)
+{
+	return (op & 0x8) != 0;
+}
+
+static int close_code_valid(uint16_t c)
+{
+	return (c >= 1000 && c <= 1003) || (c >= 1007 && c <= 1011) ||
+	       (c >= 3000 && c <= 4999);
+}
+
+/* Checks a frame header the first time a frame's bytes show up. */
+static enum ws_event_type frame_start(struct ws *ws,
+				      const struct wslay_frame_iocb *f,
+				      struct ws_event *ev)
+{
+	if (f->rsv != 0)
+		return fail(ev, 1002, "RSV bits set");
+	if (!f->mask)
+		return fail(ev, 1002, "unmasked client frame");
+	ws->in_frame = 1;
+	ws->f_opcode = f->opcode;
+	ws->f_fin = f->fin;
+	ws->f_len = f->payload_length;
+	ws->f_off = 0;
+	if (is_control(f->opcode)) {
+		if (f->opcode != WS_CLOSE && f->opcode != WS_PING &&
+		    f->opcode != WS_PONG)
+			return fail(ev, 1002, "reserved opcode");
+		ws->ctrl_len = 0;
+		return WS_EV_NONE;
+	}
+	if (f->opcode == WS_CONT) {
+		if (!ws->in_msg)
+			return fail(ev, 1002, "continuation without message");
+	} else if (f->opcode == WS_TEXT || f->opcode == WS_BINARY) {
+		if (ws->in_msg)
+			return fail(ev, 1002, "new message inside a "
+				    "fragmented one");
+		ws->in_msg = 1;
+		ws->m_opcode = (enum ws_opcode)f->opcode;
+		ws->m_len = 0;
+		ws->m_first = 1;
+	} else {
+		return fail(ev, 1002, "reserved opcode");
+	}
+	ws->m_len += f->payload_length;
+	if (ws->m_len > ws->max_message)
+		return fail(ev, 1009, "message over max_message");
+	return WS_EV_NONE;
+}
+
+static enum ws_event_type control_done(struct ws *ws, struct ws_event *ev)
+{
+	ev->data = ws->ctrl;
+	ev->len = ws->ctrl_len;
+	switch (ws->f_opcode) {
+	case WS_PING:
+		return ev->type = WS_EV_PING;
+	case WS_PONG:
+		return ev->type = WS_EV_PONG;
+	default:
+		break;
+	}
+	if (ws->ctrl_len == 1)
+		return fail(ev, 1002, "close frame with a 1-byte payload");
+	ev->code = 1005;
+	if (ws->ctrl_len >= 2) {
+		ev->code = (uint16_t)(ws->ctrl[0] << 8 | ws->ctrl[1]);
+		if (!close_code_valid(ev->code))
+			return fail(ev, 1002, "invalid close code");
+	}
+	return ev->type = WS_EV_CLOSE;
+}
+
+enum ws_event_type ws_next(struct ws *ws, struct ws_event *ev)
+{
+	struct wslay_frame_iocb f;
+	ssize_t r;
+
+	memset(ev, 0, sizeof(*ev));
+	for (;;) {
+		memset(&f, 0, sizeof(f));
+		r = wslay_frame_recv(ws->frame, &f);
+		if (r == WSLAY_ERR_WANT_READ) {
+			rbuf_release_if_empty(ws);
+			return WS_EV_NONE;
+		}
+		if (r < 0)
+			return fail(ev, 1002, "malformed frame header");
+		if (!ws->in_frame && frame_start(ws, &f, ev) != WS_EV_NONE)
+			return ev->type;
+		ws->f_off += f.data_length;
+		if (ws->f_off == ws->f_len)
+			ws->in_frame = 0;
+		if (is_control(ws->f_opcode)) {
+			memcpy(ws->ctrl + ws->ctrl_len, f.data, f.data_length);
+			ws->ctrl_len += f.data_length;
+			if (!ws->in_frame)
+				return control_done(ws, ev);
+			continue;
+		}
+		ev->type = WS_EV_DATA;
+		ev->opcode = ws->m_opcode;
+		ev->first = ws->m_first;
+		ev->last = !ws->in_frame && ws->f_fin;
+		ev->data = f.data;
+		ev->len = f.data_length;
+		ws->m_first = 0;
+		if (ev->last)
+			ws->in_msg = 0;
+		if (ev->len == 0 && !ev->last && !ev->first)
+			continue;
+		return WS_EV_DATA;
+	}
+}
+
+int ws_send(struct ws *ws, enum ws_opcode op, const void *data, size_t len)
+{
+	struct wslay_frame_iocb f;
+	ssize_t r;
+
+	if (ws->send_failed || ws->close_sent)
+		return -1;
+	memset(&f, 0, sizeof(f));
+	f.fin = 1;
+	f.opcode = op;
+	f.payload_length = len;
+	f.data = data;
+	f.data_length = len;
+	r = wslay_frame_send(ws->frame, &f);
+	if (r < 0 || (size_t)r != len || ws->send_failed) {
+		ws->send_failed = 1;
+		return -1;
+	}
+	return 0;
+}
+
+int ws_send_close(struct ws *ws, uint16_t code)
+{
+	uint8_t p[2] = { (uint8_t)(code >> 8), (uint8_t)code };
+	int r;
+
+	if (ws->close_sent)
+		return 0;
+	r = ws_send(ws, WS_CLOSE, p, sizeof(p));
+	ws->close_sent = 1;
+	return r;
+}
+
+int ws_close_sent(const struct ws *ws)
+{
+	return ws->close_sent;
+}
+
+void ws_accept_key(const char *key, size_t key_len, char out[29])
+{
+	static const char guid[] = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+	unsigned char sha[EVP_MAX_MD_SIZE], in[64 + sizeof(guid)];
+	unsigned int n = 0;
+
+	if (key_len > 64)
+		key_len = 64;
+	memcpy(in, key, key_len);
+	memcpy(in + key_len, guid, sizeof(guid) - 1);
+	EVP_Digest(in, key_len + sizeof(guid) - 1, sha, &n, EVP_sha1(), NULL);
+	base64_encode(sha, n, out);
+}
