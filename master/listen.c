@@ -13,6 +13,7 @@
 #include "../shared/config.h"
 #include "../shared/log.h"
 #include "../shared/util.h"
+#include "upgrade.h"
 
 #define LISTEN_BACKLOG 4096
 
@@ -67,7 +68,13 @@ int listener_open(struct listener *l, const char *addr, size_t nslots)
 		log_error("out of memory");
 		return -1;
 	}
-	for (size_t i = 0; i < nslots; i++) {
+	/* Sockets handed over by a binary upgrade come first. */
+	l->nslots = upgrade_adopt(addr, l->fds, nslots);
+	if (l->nslots > 0 && learn_port(l, l->fds[0]) < 0) {
+		listener_close(l);
+		return -1;
+	}
+	for (size_t i = l->nslots; i < nslots; i++) {
 		int fd = open_one(l);
 		if (fd < 0 || (i == 0 && learn_port(l, fd) < 0)) {
 			if (fd >= 0)

@@ -3,13 +3,44 @@
  * configuration, then either check it (-t), print help or version, or
  * become the master.
  */
+#include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "../shared/config.h"
 #include "../shared/log.h"
 #include "master.h"
 #include "options.h"
+#include "upgrade.h"
+
+/* ech3 -s NAME: signals the master whose pid is in pid_file. */
+static int signal_master(const struct config *cfg, const char *name)
+{
+	FILE *f;
+	long pid = 0;
+
+	if (cfg->pid_file[0] == '\0') {
+		fprintf(stderr, "ech3: -s needs pid_file to be set\n");
+		return 1;
+	}
+	f = fopen(cfg->pid_file, "r");
+	if (f == NULL || fscanf(f, "%ld", &pid) != 1 || pid <= 1) {
+		fprintf(stderr, "ech3: no master pid in %s%s%s\n", cfg->pid_file,
+			f == NULL ? ": " : "", f == NULL ? strerror(errno) : "");
+		if (f != NULL)
+			fclose(f);
+		return 1;
+	}
+	fclose(f);
+	if (kill((pid_t)pid, options_signal_number(name)) < 0) {
+		fprintf(stderr, "ech3: signal %s to pid %ld: %s\n", name, pid,
+			strerror(errno));
+		return 1;
+	}
+	return 0;
+}
 
 int main(int argc, char **argv)
 {
@@ -42,6 +73,12 @@ int main(int argc, char **argv)
 		options_free(&opt);
 		return 1;
 	}
+	if (opt.mode == MODE_SIGNAL) {
+		rc = signal_master(cfg, opt.signal);
+		config_free(cfg);
+		options_free(&opt);
+		return rc;
+	}
 	if (opt.mode == MODE_TEST) {
 		config_print(cfg, stdout);
 		printf("# configuration ok\n");
@@ -49,6 +86,7 @@ int main(int argc, char **argv)
 		options_free(&opt);
 		return 0;
 	}
+	upgrade_init(argv);
 	rc = master_run(&opt, cfg);
 	options_free(&opt);
 	return rc;

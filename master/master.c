@@ -13,6 +13,9 @@
  *                     new generation on the same sockets and tell the old
  *                     one to drain (SIGQUIT); if not, log and keep going
  *   SIGUSR1           reopen the log file (and tell the workers)
+ *   SIGUSR2           binary upgrade: exec the binary on disk with the
+ *                     listening sockets; when the new master reports in
+ *                     (SIGWINCH), drain and exit as on a reload
  */
 #include "master.h"
 
@@ -22,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <systemd/sd-daemon.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -30,11 +34,14 @@
 #include "../shared/util.h"
 #include "../worker/worker.h"
 #include "listen.h"
+#include "upgrade.h"
 
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 10000
 #define STABLE_MS 2000		/* a worker that lived this long was fine */
 #define STOP_GRACE_MS 3000	/* past the drain deadline, before SIGKILL */
+
+enum stop { RUNNING = 0, STOP_GRACEFUL, STOP_HANDOVER, STOP_NOW };
 
 struct proc {
 	pid_t pid;
@@ -55,8 +62,9 @@ struct master {
 	int64_t *respawn_at;	/* per slot; 0: nothing pending */
 	long *backoff;		/* per slot, ms */
 	char token[33];		/* generated when none is configured */
-	int stopping;		/* 0, 1 graceful, 2 at once */
+	int stopping;		/* enum stop */
 	int64_t deadline;
+	pid_t upgrade_pid;	/* a new master being started, or 0 */
 	sigset_t sigs;
 };
 
@@ -163,6 +171,14 @@ static void reap(struct master *m)
 	pid_t pid;
 
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		if (pid == m->upgrade_pid) {
+			char why[96];
+			describe_status(status, why, sizeof(why));
+			log_error("binary upgrade failed: the new master %s; "
+				  "this master keeps serving", why);
+			m->upgrade_pid = 0;
+			continue;
+		}
 		for (size_t i = 0; i < m->nprocs; i++) {
 			if (m->procs[i].pid != pid)
 				continue;
@@ -288,6 +304,24 @@ static int resize_slots(struct master *m, size_t nslots)
 	return 0;
 }
 
+/* Keeps at most max_draining_generations old generations: the oldest
+ * beyond that are closed at once. */
+static void limit_draining(struct master *m)
+{
+	unsigned keep_from = m->gen > (unsigned)m->cfg->max_draining_generations
+				     ? m->gen - (unsigned)m->cfg->max_draining_generations
+				     : 0;
+
+	for (size_t i = 0; i < m->nprocs; i++)
+		if (m->procs[i].gen < keep_from) {
+			log_info("closing worker pid %d of generation %u: more "
+				 "than %ld generations draining",
+				 (int)m->procs[i].pid, m->procs[i].gen,
+				 m->cfg->max_draining_generations);
+			kill(m->procs[i].pid, SIGINT);
+		}
+}
+
 static void reload(struct master *m)
 {
 	char err[CONFIG_ERR_MAX];
@@ -295,7 +329,10 @@ static void reload(struct master *m)
 	struct listener *ls;
 	size_t nls, nslots;
 
+	sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%llu",
+		   (unsigned long long)now_ms() * 1000ULL);
 	if (cfg == NULL || settle_token(m, cfg) < 0) {
+		sd_notify(0, "READY=1");
 		log_error("reload refused, keeping the running configuration: "
 			  "%s", cfg == NULL ? err : "token");
 		config_free(cfg);
@@ -305,6 +342,7 @@ static void reload(struct master *m)
 	if (open_listeners(m, cfg, nslots, &ls, &nls) < 0 ||
 	    resize_slots(m, nslots) < 0) {
 		log_error("reload refused: cannot open the listeners");
+		sd_notify(0, "READY=1");
 		config_free(cfg);
 		return;
 	}
@@ -320,29 +358,64 @@ static void reload(struct master *m)
 	for (size_t s = 0; s < m->nslots; s++)
 		spawn(m, s);
 	signal_gen(m, SIGQUIT, 1);
+	limit_draining(m);
 	log_info("reloaded: generation %u started, older workers draining up "
 		 "to %ld s", m->gen, cfg->drain_timeout);
 	log_summary(m);
+	sd_notify(0, "READY=1");
 }
 
 /* ---- stopping ---- */
 
-static void begin_stop(struct master *m, int how)
+static void close_listeners(struct master *m)
 {
-	if (m->stopping >= how)
+	/* New connections are refused at once; the workers keep serving
+	 * the ones they have. */
+	for (size_t i = 0; i < m->nls; i++)
+		listener_close(&m->ls[i]);
+}
+
+static void begin_stop(struct master *m, enum stop how)
+{
+	if ((int)m->stopping >= (int)how)
 		return;
 	m->stopping = how;
-	if (how == 1) {
+	sd_notify(0, "STOPPING=1");
+	close_listeners(m);
+	switch (how) {
+	case STOP_GRACEFUL:
 		log_info("graceful stop: draining up to %ld s",
 			 m->cfg->shutdown_timeout);
 		m->deadline = now_ms() + m->cfg->shutdown_timeout * 1000 +
 			      STOP_GRACE_MS;
 		signal_gen(m, SIGTERM, 0);
-	} else {
+		break;
+	case STOP_HANDOVER:
+		log_info("the new master took over; draining up to %ld s",
+			 m->cfg->drain_timeout);
+		m->deadline = now_ms() + m->cfg->drain_timeout * 1000 +
+			      STOP_GRACE_MS;
+		signal_gen(m, SIGQUIT, 0);
+		break;
+	default:
 		log_info("stopping now");
 		m->deadline = now_ms() + STOP_GRACE_MS;
 		signal_gen(m, SIGINT, 0);
+		break;
 	}
+}
+
+static void start_upgrade(struct master *m)
+{
+	if (m->upgrade_pid != 0) {
+		log_warn("binary upgrade already in progress (pid %d)",
+			 (int)m->upgrade_pid);
+		return;
+	}
+	m->upgrade_pid = upgrade_exec(m->ls, m->nls);
+	if (m->upgrade_pid > 0)
+		log_info("binary upgrade: new master started, pid %d",
+			 (int)m->upgrade_pid);
 }
 
 /* ---- the loop ---- */
@@ -368,21 +441,30 @@ static void respawn_due(struct master *m)
 			spawn(m, s);
 }
 
-static void handle_signal(struct master *m, int sig)
+static void handle_signal(struct master *m, int sig, const siginfo_t *info)
 {
 	switch (sig) {
 	case SIGCHLD:
 		reap(m);
 		break;
 	case SIGTERM:
-		begin_stop(m, m->stopping ? 2 : 1);
+		begin_stop(m, m->stopping ? STOP_NOW : STOP_GRACEFUL);
 		break;
 	case SIGQUIT:
-		if (!m->stopping)
-			begin_stop(m, 1);
+		begin_stop(m, STOP_GRACEFUL);
 		break;
 	case SIGINT:
-		begin_stop(m, 2);
+		begin_stop(m, STOP_NOW);
+		break;
+	case SIGUSR2:
+		if (!m->stopping)
+			start_upgrade(m);
+		break;
+	case SIGWINCH:
+		if (m->upgrade_pid != 0 && info->si_pid == m->upgrade_pid) {
+			m->upgrade_pid = 0;	/* it lives on without us */
+			begin_stop(m, STOP_HANDOVER);
+		}
 		break;
 	case SIGHUP:
 		if (!m->stopping)
@@ -403,10 +485,11 @@ static int loop(struct master *m)
 	for (;;) {
 		long ms = next_timeout(m);
 		struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-		int sig = sigtimedwait(&m->sigs, NULL, &ts);
+		siginfo_t info;
+		int sig = sigtimedwait(&m->sigs, &info, &ts);
 
 		if (sig > 0)
-			handle_signal(m, sig);
+			handle_signal(m, sig, &info);
 		reap(m);
 		if (m->stopping) {
 			if (m->nprocs == 0)
@@ -438,6 +521,38 @@ static int write_pid_file(const char *path)
 	return fclose(f);
 }
 
+/* Tells systemd, and after a binary upgrade the old master, that this
+ * master serves. */
+static void announce_ready(void)
+{
+	pid_t old = upgrade_parent();
+
+	if (old > 0) {
+		sd_notifyf(0, "MAINPID=%ld\nREADY=1", (long)getpid());
+		if (kill(old, SIGWINCH) < 0)
+			log_warn("cannot reach the old master %d: %s", (int)old,
+				 strerror(errno));
+		unsetenv("ECH3_OLD_MASTER");
+	} else {
+		sd_notify(0, "READY=1");
+	}
+}
+
+/* Removes the pid file unless a new master has written its own. */
+static void remove_pid_file(const char *path)
+{
+	FILE *f;
+	long pid = 0;
+
+	if (path[0] == '\0' || (f = fopen(path, "r")) == NULL)
+		return;
+	if (fscanf(f, "%ld", &pid) != 1)
+		pid = 0;
+	fclose(f);
+	if (pid == (long)getpid())
+		unlink(path);
+}
+
 int master_run(const struct options *opt, struct config *cfg)
 {
 	struct master m;
@@ -451,7 +566,7 @@ int master_run(const struct options *opt, struct config *cfg)
 	apply_logging(cfg);
 	sigemptyset(&m.sigs);
 	for (int s = 0, all[] = { SIGCHLD, SIGTERM, SIGQUIT, SIGINT, SIGHUP,
-				  SIGUSR1, SIGUSR2 };
+				  SIGUSR1, SIGUSR2, SIGWINCH };
 	     s < (int)(sizeof(all) / sizeof(all[0])); s++)
 		sigaddset(&m.sigs, all[s]);
 	sigprocmask(SIG_BLOCK, &m.sigs, NULL);
@@ -461,13 +576,14 @@ int master_run(const struct options *opt, struct config *cfg)
 		return 1;
 	if (write_pid_file(cfg->pid_file) < 0)
 		return 1;
+	upgrade_adopt_done();
 	for (size_t s = 0; s < m.nslots; s++)
 		spawn(&m, s);
 	log_summary(&m);
+	announce_ready();
 	rc = loop(&m);
 	log_info("stopped");
-	if (m.cfg->pid_file[0] != '\0')
-		unlink(m.cfg->pid_file);
+	remove_pid_file(m.cfg->pid_file);
 	for (size_t i = 0; i < m.nls; i++)
 		listener_close(&m.ls[i]);
 	free(m.ls);

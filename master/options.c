@@ -4,6 +4,7 @@
 #include "options.h"
 
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +24,8 @@ void options_usage(FILE *out)
 "  -w, --workers N       worker processes (0: one per CPU)\n"
 "      --set KEY=VALUE   set any configuration key (repeatable)\n"
 "  -t, --test            check the configuration, print it (secrets masked)\n"
+"  -s, --signal NAME     signal the running master (found through pid_file):\n"
+"                        reload, stop, quit, reopen or upgrade\n"
 "  -h, --help            this help\n"
 "  -v, --version         print the version\n"
 "\n"
@@ -37,6 +40,8 @@ void options_usage(FILE *out)
 "                    old ones drain up to drain_timeout; an invalid\n"
 "                    configuration is logged and the old one kept\n"
 "  SIGUSR1           reopen the log file\n"
+"  SIGUSR2           binary upgrade: exec the binary on disk with the\n"
+"                    listening sockets, then drain the old workers\n"
 "\n"
 "See docs/ (configuration.md, operations.md) for everything else.\n",
 	      out);
@@ -78,6 +83,7 @@ int options_parse(struct options *o, int argc, char **argv)
 		{ "workers", required_argument, NULL, 'w' },
 		{ "set", required_argument, NULL, 'S' },
 		{ "test", no_argument, NULL, 't' },
+		{ "signal", required_argument, NULL, 's' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'v' },
 		{ "print-config-doc", no_argument, NULL, 'D' },
@@ -89,7 +95,7 @@ int options_parse(struct options *o, int argc, char **argv)
 	memset(o, 0, sizeof(*o));
 	o->mode = MODE_RUN;
 	optind = 1;
-	while ((ch = getopt_long(argc, argv, "c:l:w:thv", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "c:l:w:ts:hv", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'c': o->file = optarg; break;
 		case 'l': r = add_listen(o, optarg); break;
@@ -99,6 +105,15 @@ int options_parse(struct options *o, int argc, char **argv)
 			break;
 		case 'S': r = push_set(o, optarg); break;
 		case 't': o->mode = MODE_TEST; break;
+		case 's':
+			o->mode = MODE_SIGNAL;
+			o->signal = optarg;
+			if (options_signal_number(optarg) < 0) {
+				fprintf(stderr, "ech3: -s %s: expected reload, "
+					"stop, quit, reopen or upgrade\n", optarg);
+				return -1;
+			}
+			break;
 		case 'h': o->mode = MODE_HELP; break;
 		case 'v': o->mode = MODE_VERSION; break;
 		case 'D': o->mode = MODE_DOC; break;
@@ -156,4 +171,17 @@ struct config *options_build_config(const struct options *o, char *err,
 fail:
 	config_free(cfg);
 	return NULL;
+}
+
+int options_signal_number(const char *name)
+{
+	static const struct { const char *name; int sig; } map[] = {
+		{ "reload", SIGHUP }, { "stop", SIGTERM }, { "quit", SIGQUIT },
+		{ "reopen", SIGUSR1 }, { "upgrade", SIGUSR2 },
+	};
+
+	for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
+		if (strcmp(name, map[i].name) == 0)
+			return map[i].sig;
+	return -1;
 }

@@ -10,7 +10,8 @@
 
 #include "../shared/config.h"
 
-enum run_mode { MODE_RUN, MODE_TEST, MODE_HELP, MODE_VERSION, MODE_DOC };
+enum run_mode { MODE_RUN, MODE_TEST, MODE_HELP, MODE_VERSION, MODE_DOC,
+		MODE_SIGNAL };
 
 struct options {
 	enum run_mode mode;
@@ -18,6 +19,7 @@ struct options {
 	char **sets;		/* "key=value" from flags, in order */
 	size_t nsets;
 	char *listen;		/* -l values joined with ',' */
+	const char *signal;	/* -s: reload, stop, quit, reopen, upgrade */
 };
 
 /* Parses argv. Returns 0, or -1 after printing a usage error. */
@@ -29,5 +31,8 @@ struct config *options_build_config(const struct options *o, char *err,
 				    size_t errlen);
 
 void options_usage(FILE *out);
+
+/* -s NAME: the signal number, or -1 if NAME is unknown. */
+int options_signal_number(const char *name);
 
 #endif

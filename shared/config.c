@@ -58,6 +58,10 @@ static const struct cfg_def defs[] = {
 	  NULL, 0, "Seconds a graceful stop lets open tunnels finish." },
 	{ "drain_timeout", T_INT, OFF(drain_timeout), "300", 0, 604800, NULL,
 	  0, "Seconds old workers keep relaying after a reload." },
+	{ "max_draining_generations", T_INT, OFF(max_draining_generations),
+	  "2", 1, 64, NULL, 0,
+	  "Old worker generations allowed to drain at once after reloads; "
+	  "beyond that the oldest is closed." },
 	{ "token", T_STR, OFF(token), "", 0, 0, NULL, F_SECRET,
 	  "Static token clients send in Sec-WebSocket-Protocol (compat env "
 	  "TOKEN). Empty: a random one is generated at start unless "

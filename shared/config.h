@@ -27,6 +27,7 @@ struct config {
 	long thread_stack;	/* KiB */
 	long shutdown_timeout;	/* s */
 	long drain_timeout;	/* s */
+	long max_draining_generations;
 
 	/* auth */
 	char *token;

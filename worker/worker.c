@@ -8,6 +8,7 @@
  *   SIGTERM  drain for shutdown_timeout (also sent when the master dies)
  *   SIGQUIT  drain for drain_timeout (an old generation after a reload)
  *   SIGINT   stop at once
+ *   SIGUSR1  reopen the log file
  */
 #include "worker.h"
 
@@ -32,11 +33,19 @@
 enum stop_kind { RUN = 0, STOP_SHUTDOWN, STOP_DRAIN, STOP_NOW };
 
 static volatile sig_atomic_t stop_req;
+static volatile sig_atomic_t reopen_req;
 static int wake_pipe[2] = { -1, -1 };
 
 static void on_signal(int sig)
 {
 	int saved = errno;
+
+	if (sig == SIGUSR1) {
+		reopen_req = 1;
+		(void)!write(wake_pipe[1], "x", 1);
+		errno = saved;
+		return;
+	}
 	enum stop_kind k = sig == SIGINT ? STOP_NOW :
 			   sig == SIGQUIT ? STOP_DRAIN : STOP_SHUTDOWN;
 
@@ -57,11 +66,12 @@ static void setup_signals(void)
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGQUIT, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGUSR1, &sa, NULL);
 	sa.sa_handler = SIG_IGN;
 	sigaction(SIGPIPE, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
-	sigaction(SIGUSR1, &sa, NULL);
 	sigaction(SIGUSR2, &sa, NULL);
+	sigaction(SIGWINCH, &sa, NULL);
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
 }
@@ -154,8 +164,18 @@ static void accept_loop(struct worker *w)
 	}
 	while (stop_req == RUN) {
 		int r = poll(p, n + 1, -1);
+		char buf[16];
+
 		if (r < 0 && errno != EINTR)
 			fatal("poll: %s", strerror(errno));
+		if (p[0].revents != 0)
+			(void)!read(wake_pipe[0], buf, sizeof(buf));
+		if (reopen_req) {
+			reopen_req = 0;
+			if (log_open(w->cfg->log_file) < 0)
+				log_error("reopen %s: %s", w->cfg->log_file,
+					  strerror(errno));
+		}
 		for (size_t i = 1; r > 0 && i <= n; i++)
 			if (p[i].revents != 0 && accept_ready(w, p[i].fd) < 0)
 				poll(NULL, 0, 100);
