@@ -55,11 +55,12 @@ static int learn_port(struct listener *l, int fd)
 	return 0;
 }
 
-int listener_open(struct listener *l, const char *addr, size_t nslots)
+int listener_open(struct listener *l, const struct config *cfg,
+		  const char *addr, size_t nslots)
 {
 	memset(l, 0, sizeof(*l));
 	snprintf(l->name, sizeof(l->name), "%s", addr);
-	if (config_parse_listen(addr, &l->addr, &l->addrlen) < 0) {
+	if (config_parse_listen(cfg, addr, &l->addr, &l->addrlen, &l->tls) < 0) {
 		log_error("listen: bad address '%s'", addr);
 		return -1;
 	}

@@ -16,12 +16,17 @@ struct listener {
 	char bound[64];			/* with the real port */
 	struct sockaddr_storage addr;	/* with the real port */
 	unsigned addrlen;
+	int tls;			/* speaks TLS */
 	int *fds;			/* one per slot */
 	size_t nslots;
 };
 
-/* Opens nslots sockets for addr. Returns 0 or -1 (logged). */
-int listener_open(struct listener *l, const char *addr, size_t nslots);
+struct config;
+
+/* Opens nslots sockets for the listen entry addr. Returns 0 or -1
+ * (logged). */
+int listener_open(struct listener *l, const struct config *cfg,
+		  const char *addr, size_t nslots);
 
 /* Grows or shrinks the slot count (new sockets on the same address).
  * Returns 0 or -1 (logged; the listener keeps its old slots). */

@@ -77,19 +77,21 @@ static size_t slots_for(const struct config *cfg)
 
 static void child_start(struct master *m, size_t slot)
 {
-	int fds[64];
+	int fds[64], tls[64];
 	size_t n = 0;
 
 	if (prctl(PR_SET_PDEATHSIG, SIGTERM) < 0 || getppid() == 1)
 		_exit(1);
 	for (size_t i = 0; i < m->nls; i++)
 		for (size_t s = 0; s < m->ls[i].nslots; s++) {
-			if (s == slot && n < 64)
+			if (s == slot && n < 64) {
+				tls[n] = m->ls[i].tls;
 				fds[n++] = m->ls[i].fds[s];
+			}
 			else
 				close(m->ls[i].fds[s]);
 		}
-	worker_main(m->cfg, (int)slot, fds, n);
+	worker_main(m->cfg, (int)slot, fds, tls, n);
 }
 
 /* Makes room for one more process before forking it. */
@@ -273,7 +275,7 @@ static int open_listeners(struct master *m, const struct config *cfg,
 			old->nslots = 0;
 			continue;
 		}
-		if (listener_open(&ls[i], cfg->listen.v[i], nslots) < 0) {
+		if (listener_open(&ls[i], cfg, cfg->listen.v[i], nslots) < 0) {
 			while (i-- > 0)
 				listener_close(&ls[i]);
 			free(ls);

@@ -3,6 +3,8 @@
  */
 #include "options.h"
 
+#include "../shared/tls.h"
+
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -142,6 +144,21 @@ void options_free(struct options *o)
 	free(o->listen);
 }
 
+/* Loads the certificate once so a bad one fails the start or reload
+ * instead of every worker. */
+static int check_tls(const struct config *cfg, char *err, size_t errlen)
+{
+	SSL_CTX *ctx;
+
+	if (cfg->tls_cert[0] == '\0' && cfg->tls_key[0] == '\0')
+		return 0;
+	ctx = tls_server_ctx(cfg->tls_cert, cfg->tls_key, err, errlen);
+	if (ctx == NULL)
+		return -1;
+	SSL_CTX_free(ctx);
+	return 0;
+}
+
 struct config *options_build_config(const struct options *o, char *err,
 				    size_t errlen)
 {
@@ -165,7 +182,7 @@ struct config *options_build_config(const struct options *o, char *err,
 	for (size_t i = 0; i < o->nsets; i++)
 		if (config_set(cfg, o->sets[i], err, errlen) < 0)
 			goto fail;
-	if (config_finish(cfg, err, errlen) < 0)
+	if (config_finish(cfg, err, errlen) < 0 || check_tls(cfg, err, errlen) < 0)
 		goto fail;
 	return cfg;
 fail:

@@ -45,8 +45,10 @@ static const char *const format_choices[] = { "text", "json", NULL };
 
 static const struct cfg_def defs[] = {
 	{ "listen", T_LIST, OFF(listen), "0.0.0.0:8080", 0, 0, NULL, 0,
-	  "Addresses to listen on: \"host:port\", \"[v6]:port\" or \":port\". "
-	  "The compat env PORT replaces the port of every address." },
+	  "Addresses to listen on: \"host:port\", \"[v6]:port\" or \":port\", "
+	  "each optionally followed by \" tls\" or \" plain\" (unmarked "
+	  "addresses speak TLS when tls_cert is set). The compat env PORT "
+	  "replaces the port of every address." },
 	{ "workers", T_INT, OFF(workers), "0", 0, 256, NULL, 0,
 	  "Worker processes; 0 means one per CPU." },
 	{ "pid_file", T_STR, OFF(pid_file), "", 0, 0, NULL, 0,
@@ -102,6 +104,10 @@ static const struct cfg_def defs[] = {
 	  "above it 431." },
 	{ "max_headers", T_INT, OFF(max_headers), "64", 8, 1024, NULL, 0,
 	  "Most header lines in an upgrade request; above it 431." },
+	{ "tls_cert", T_STR, OFF(tls_cert), "", 0, 0, NULL, 0,
+	  "PEM certificate chain for TLS listeners (re-read on reload)." },
+	{ "tls_key", T_STR, OFF(tls_key), "", 0, 0, NULL, 0,
+	  "PEM private key for tls_cert." },
 	{ "log_level", T_ENUM, OFF(log_level), "info", 0, 0, level_choices, 0,
 	  "error, warn, info or debug." },
 	{ "log_format", T_ENUM, OFF(log_format), "text", 0, 0, format_choices,
@@ -515,15 +521,24 @@ static int apply_port(struct config *cfg, const char *port, char *err,
 		return -1;
 	}
 	for (size_t i = 0; i < cfg->listen.n; i++) {
-		char *a = cfg->listen.v[i], *colon = strrchr(a, ':');
-		size_t hostlen = colon != NULL ? (size_t)(colon - a) : 0;
-		char *n = malloc(hostlen + strlen(port) + 2);
+		char *a = cfg->listen.v[i], *sp = strchr(a, ' '), *colon;
+		const char *suffix = sp != NULL ? sp : "";
+		size_t hostlen;
+		char *n;
+
+		if (sp != NULL)
+			*sp = '\0';
+		colon = strrchr(a, ':');
+		hostlen = colon != NULL ? (size_t)(colon - a) : 0;
+		if (sp != NULL)
+			*sp = ' ';
+		n = malloc(hostlen + strlen(port) + strlen(suffix) + 2);
 		if (n == NULL) {
 			set_err(err, errlen, "out of memory");
 			return -1;
 		}
 		memcpy(n, a, hostlen);
-		sprintf(n + hostlen, ":%s", port);
+		sprintf(n + hostlen, ":%s%s", port, suffix);
 		free(a);
 		cfg->listen.v[i] = n;
 	}
@@ -559,16 +574,43 @@ int config_load_env(struct config *cfg, char *err, size_t errlen)
 
 /* ---- cross-checks ---- */
 
-int config_parse_listen(const char *s, struct sockaddr_storage *ss,
-			unsigned *sslen)
+/* Splits "addr[ tls| plain]" into addr (copied to buf) and the mark. */
+static int listen_mark(const struct config *cfg, const char *s, char *buf,
+		       size_t size, int *tls)
 {
-	char host[INET6_ADDRSTRLEN + 2];
-	const char *colon = strrchr(s, ':');
-	const char *h = s, *p;
+	const char *sp = strchr(s, ' ');
+	size_t n = sp != NULL ? (size_t)(sp - s) : strlen(s);
+
+	if (n >= size)
+		return -1;
+	memcpy(buf, s, n);
+	buf[n] = '\0';
+	*tls = cfg->tls_cert != NULL && cfg->tls_cert[0] != '\0';
+	if (sp == NULL)
+		return 0;
+	while (*sp == ' ')
+		sp++;
+	if (strcmp(sp, "tls") == 0)
+		*tls = 1;
+	else if (strcmp(sp, "plain") == 0)
+		*tls = 0;
+	else
+		return -1;
+	return 0;
+}
+
+int config_parse_listen(const struct config *cfg, const char *entry,
+			struct sockaddr_storage *ss, unsigned *sslen, int *tls)
+{
+	char host[INET6_ADDRSTRLEN + 2], s[96];
+	const char *colon, *h = s, *p;
 	size_t hl;
 	int port;
 
 	memset(ss, 0, sizeof(*ss));
+	if (listen_mark(cfg, entry, s, sizeof(s), tls) < 0)
+		return -1;
+	colon = strrchr(s, ':');
 	if (colon == NULL) {
 		colon = s - 1; /* just a port */
 		hl = 0;
@@ -613,18 +655,25 @@ int config_finish(struct config *cfg, char *err, size_t errlen)
 {
 	struct sockaddr_storage ss;
 	unsigned len;
+	int tls, any_tls = 0;
 
 	if (cfg->listen.n == 0) {
 		set_err(err, errlen, "listen: at least one address is needed");
 		return -1;
 	}
 	for (size_t i = 0; i < cfg->listen.n; i++) {
-		if (config_parse_listen(cfg->listen.v[i], &ss, &len) < 0) {
+		if (config_parse_listen(cfg, cfg->listen.v[i], &ss, &len,
+					&tls) < 0) {
 			set_err(err, errlen, "listen: '%s' is not an address "
-				"(host:port, [v6]:port or :port)",
-				cfg->listen.v[i]);
+				"(host:port, [v6]:port or :port, then "
+				"optionally tls or plain)", cfg->listen.v[i]);
 			return -1;
 		}
+		any_tls |= tls;
+	}
+	if (any_tls && (cfg->tls_cert[0] == '\0' || cfg->tls_key[0] == '\0')) {
+		set_err(err, errlen, "a TLS listener needs tls_cert and tls_key");
+		return -1;
 	}
 	for (size_t i = 0; i < cfg->fallback_hosts.n; i++) {
 		const char *h = cfg->fallback_hosts.v[i];
@@ -634,15 +683,11 @@ int config_finish(struct config *cfg, char *err, size_t errlen)
 			return -1;
 		}
 	}
-	if (cfg->token != NULL) {
-		for (const char *p = cfg->token; *p != '\0'; p++) {
-			if ((unsigned char)*p <= 0x20 || *p == ',' ||
-			    (unsigned char)*p >= 0x7f) {
-				set_err(err, errlen, "token: must be printable "
-					"ASCII without spaces or commas (it "
-					"travels in Sec-WebSocket-Protocol)");
-				return -1;
-			}
+	for (const char *p = cfg->token; *p != '\0'; p++) {
+		if ((unsigned char)*p < 0x20 || *p == 0x7f) {
+			set_err(err, errlen, "token: must not contain control "
+				"characters (it travels in an HTTP header)");
+			return -1;
 		}
 	}
 	if (cfg->max_command > cfg->max_message) {

@@ -49,6 +49,10 @@ struct config {
 	long max_header_bytes;	/* bytes */
 	long max_headers;
 
+	/* TLS */
+	char *tls_cert;
+	char *tls_key;
+
 	/* logging */
 	int log_level;
 	int log_format;
@@ -89,10 +93,12 @@ void config_print(const struct config *cfg, FILE *out);
 /* Prints the settings table as markdown (docs/configuration.md). */
 void config_print_doc(FILE *out);
 
-/* Parses a listen address: "host:port", "[v6]:port" or ":port"/"port"
- * (all IPv4 interfaces). Returns 0 or -1. */
+/* Parses a listen entry: "host:port", "[v6]:port" or ":port"/"port"
+ * (all IPv4 interfaces), optionally followed by " tls" or " plain".
+ * *tls is 1 for a TLS listener: marked " tls", or unmarked while
+ * tls_cert is set. Returns 0 or -1. */
 struct sockaddr_storage;
-int config_parse_listen(const char *s, struct sockaddr_storage *ss,
-			unsigned *sslen);
+int config_parse_listen(const struct config *cfg, const char *s,
+			struct sockaddr_storage *ss, unsigned *sslen, int *tls);
 
 #endif

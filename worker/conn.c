@@ -54,6 +54,7 @@ void conn_free(struct conn *c)
 		return;
 	if (c->tcp_fd >= 0)
 		close(c->tcp_fd);
+	io_tls_close(&c->io);
 	if (c->io.fd >= 0)
 		close(c->io.fd);
 	free(c);
@@ -103,7 +104,7 @@ static int read_head(struct conn *c, struct request_buf *rb)
 		if (r == HTTP_TOO_LARGE || rb->len == rb->cap)
 			return 431;
 		left = deadline - now_ms();
-		if (left <= 0 || io_wait_readable(c->io.fd, (int)left) <= 0) {
+		if (left <= 0 || io_wait_readable(&c->io, (int)left) <= 0) {
 			c->end = "handshake timeout";
 			return -1;
 		}
@@ -211,6 +212,9 @@ static void serve(struct conn *c)
 		c->end = "out of memory";
 		goto out;
 	}
+	if (c->tls && io_tls_accept(&c->io, c->w->tls_ctx, c->start_ms +
+				    cfg->handshake_timeout * 1000, &c->end) < 0)
+		goto out;
 	status = read_head(c, &rb);
 	if (status == 400) {
 		respond(c, "400 Bad Request", "text/plain", NULL,

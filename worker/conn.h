@@ -20,6 +20,7 @@ struct conn {
 	struct worker *w;
 	const struct config *cfg;
 	struct io io;			/* the client */
+	int tls;			/* came in on a TLS listener */
 	_Atomic int tcp_fd;		/* the target, or -1 */
 	char id[9];			/* short id on every log line */
 	char client[64];		/* client address, "ip:port" */

@@ -242,6 +242,7 @@ static void on_command(struct tunnel *t, const char *msg, size_t len)
 				   len - COMMAND_DATA_PREFIX);
 		break;
 	case CMD_CLOSE:
+		flush_out(t);	/* what came before CLOSE still goes out */
 		finish(t, "client CLOSE", 1000);
 		break;
 	case CMD_UNKNOWN:
@@ -343,6 +344,7 @@ static void on_ws_event(struct tunnel *t, const struct ws_event *ev)
 	case WS_EV_PONG:
 		break;
 	case WS_EV_CLOSE:
+		flush_out(t);
 		finish(t, "client close frame",
 		       ev->code == 1005 ? 1000 : ev->code);
 		break;
@@ -469,7 +471,13 @@ static void relay(struct tunnel *t)
 
 		if (t->state == T_DONE)
 			break;
+		if (io_pending(&t->c->io))
+			timeout = 0;	/* TLS bytes already decrypted */
 		r = poll(p, t->tcp.fd >= 0 ? 2 : 1, timeout);
+		if (r >= 0 && io_pending(&t->c->io)) {
+			p[0].revents |= POLLIN;
+			r++;
+		}
 		if (r < 0 && errno != EINTR) {
 			finish(t, "poll error", 1011);
 			break;
@@ -502,7 +510,7 @@ static void linger(struct tunnel *t)
 		while ((e = ws_next(t->ws, &ev)) != WS_EV_NONE)
 			if (e == WS_EV_CLOSE || e == WS_EV_ERROR)
 				return;
-		if (left <= 0 || io_wait_readable(t->c->io.fd, (int)left) <= 0 ||
+		if (left <= 0 || io_wait_readable(&t->c->io, (int)left) <= 0 ||
 		    ws_fill(t->ws) <= 0)
 			return;
 	}

@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "../shared/log.h"
+#include "../shared/tls.h"
 #include "../shared/util.h"
 #include "conn.h"
 
@@ -101,7 +102,8 @@ void worker_unregister(struct worker *w, struct conn *c)
 	atomic_fetch_sub(&w->active, 1);
 }
 
-static void spawn(struct worker *w, int fd, const struct sockaddr *peer)
+static void spawn(struct worker *w, int fd, const struct sockaddr *peer,
+		  int tls)
 {
 	struct conn *c = conn_new(w, fd, peer);
 	pthread_t th;
@@ -113,6 +115,7 @@ static void spawn(struct worker *w, int fd, const struct sockaddr *peer)
 		return;
 	}
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	c->tls = tls;
 	worker_register(w, c);
 	r = pthread_create(&th, &w->thread_attr, conn_thread, c);
 	if (r != 0) {
@@ -124,7 +127,7 @@ static void spawn(struct worker *w, int fd, const struct sockaddr *peer)
 }
 
 /* Accepts what is queued on fd. Returns -1 when out of descriptors. */
-static int accept_ready(struct worker *w, int fd)
+static int accept_ready(struct worker *w, int fd, int tls)
 {
 	for (int i = 0; i < 64; i++) {
 		struct sockaddr_storage ss;
@@ -133,7 +136,7 @@ static int accept_ready(struct worker *w, int fd)
 				  SOCK_CLOEXEC);
 
 		if (cfd >= 0) {
-			spawn(w, cfd, (struct sockaddr *)&ss);
+			spawn(w, cfd, (struct sockaddr *)&ss, tls);
 			continue;
 		}
 		if (errno == EINTR || errno == ECONNABORTED)
@@ -177,7 +180,8 @@ static void accept_loop(struct worker *w)
 					  strerror(errno));
 		}
 		for (size_t i = 1; r > 0 && i <= n; i++)
-			if (p[i].revents != 0 && accept_ready(w, p[i].fd) < 0)
+			if (p[i].revents != 0 &&
+			    accept_ready(w, p[i].fd, w->listen_tls[i - 1]) < 0)
 				poll(NULL, 0, 100);
 	}
 	free(p);
@@ -231,8 +235,24 @@ static void __attribute__((noreturn)) drain_and_exit(struct worker *w)
 	_exit(0);
 }
 
+/* Loads the certificate when this worker has a TLS listener. */
+static void setup_tls(struct worker *w)
+{
+	char err[300];
+
+	for (size_t i = 0; i < w->nlisten; i++) {
+		if (!w->listen_tls[i])
+			continue;
+		w->tls_ctx = tls_server_ctx(w->cfg->tls_cert, w->cfg->tls_key,
+					    err, sizeof(err));
+		if (w->tls_ctx == NULL)
+			fatal("worker %d: %s", w->slot, err);
+		return;
+	}
+}
+
 void worker_main(const struct config *cfg, int slot, const int *fds,
-		 size_t nfds)
+		 const int *tls, size_t nfds)
 {
 	static struct worker w;	/* lives for the process */
 	unsigned char rnd[4];
@@ -245,7 +265,9 @@ void worker_main(const struct config *cfg, int slot, const int *fds,
 	w.cfg = cfg;
 	w.slot = slot;
 	w.listen_fds = fds;
+	w.listen_tls = tls;
 	w.nlisten = nfds;
+	setup_tls(&w);
 	pthread_mutex_init(&w.lock, NULL);
 	if (RAND_bytes(rnd, sizeof(rnd)) != 1)
 		memcpy(rnd, &slot, sizeof(rnd));

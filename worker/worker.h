@@ -18,7 +18,9 @@ struct worker {
 	const struct config *cfg;
 	int slot;			/* worker slot number */
 	const int *listen_fds;
+	const int *listen_tls;		/* 1: that socket speaks TLS */
 	size_t nlisten;
+	struct ssl_ctx_st *tls_ctx;	/* SSL_CTX for TLS listeners */
 	pthread_attr_t thread_attr;
 	pthread_mutex_t lock;		/* guards conns */
 	struct conn *conns;
@@ -30,7 +32,7 @@ struct worker {
 /* Runs worker slot on the given listening sockets until told to stop;
  * never returns (exits the process). */
 void worker_main(const struct config *cfg, int slot, const int *fds,
-		 size_t nfds) __attribute__((noreturn));
+		 const int *tls, size_t nfds) __attribute__((noreturn));
 
 void worker_register(struct worker *w, struct conn *c);
 void worker_unregister(struct worker *w, struct conn *c);
