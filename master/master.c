@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #include "../shared/log.h"
+#include "../shared/privs.h"
 #include "../shared/util.h"
 #include "../worker/worker.h"
 #include "listen.h"
@@ -65,6 +66,7 @@ struct master {
 	int stopping;		/* enum stop */
 	int64_t deadline;
 	pid_t upgrade_pid;	/* a new master being started, or 0 */
+	pid_t pid;		/* this master */
 	sigset_t sigs;
 };
 
@@ -79,9 +81,9 @@ static void child_start(struct master *m, size_t slot)
 {
 	int fds[64], tls[64];
 	size_t n = 0;
+	struct worker_args a;
+	char err[CONFIG_ERR_MAX];
 
-	if (prctl(PR_SET_PDEATHSIG, SIGTERM) < 0 || getppid() == 1)
-		_exit(1);
 	for (size_t i = 0; i < m->nls; i++)
 		for (size_t s = 0; s < m->ls[i].nslots; s++) {
 			if (s == slot && n < 64) {
@@ -91,7 +93,16 @@ static void child_start(struct master *m, size_t slot)
 			else
 				close(m->ls[i].fds[s]);
 		}
-	worker_main(m->cfg, (int)slot, fds, tls, n);
+	memset(&a, 0, sizeof(a));
+	a.cfg = m->cfg;
+	a.slot = (int)slot;
+	a.fds = fds;
+	a.tls = tls;
+	a.nfds = n;
+	a.master = m->pid;
+	if (privs_resolve(m->cfg, &a.privs, err, sizeof(err)) < 0)
+		fatal("worker %zu: %s", slot, err);
+	worker_main(&a);
 }
 
 /* Makes room for one more process before forking it. */
@@ -564,6 +575,7 @@ int master_run(const struct options *opt, struct config *cfg)
 	m.opt = opt;
 	m.cfg = cfg;
 	m.gen = 1;
+	m.pid = getpid();
 	log_set_role("master");
 	apply_logging(cfg);
 	sigemptyset(&m.sigs);

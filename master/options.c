@@ -3,6 +3,7 @@
  */
 #include "options.h"
 
+#include "../shared/privs.h"
 #include "../shared/tls.h"
 
 #include <getopt.h>
@@ -164,6 +165,7 @@ struct config *options_build_config(const struct options *o, char *err,
 {
 	struct config *cfg = config_new();
 	const char *file = o->file;
+	struct privs privs;
 
 	if (cfg == NULL) {
 		snprintf(err, errlen, "out of memory");
@@ -182,7 +184,8 @@ struct config *options_build_config(const struct options *o, char *err,
 	for (size_t i = 0; i < o->nsets; i++)
 		if (config_set(cfg, o->sets[i], err, errlen) < 0)
 			goto fail;
-	if (config_finish(cfg, err, errlen) < 0 || check_tls(cfg, err, errlen) < 0)
+	if (config_finish(cfg, err, errlen) < 0 || check_tls(cfg, err, errlen) < 0 ||
+	    privs_resolve(cfg, &privs, err, errlen) < 0)
 		goto fail;
 	return cfg;
 fail:

@@ -64,6 +64,13 @@ static const struct cfg_def defs[] = {
 	  "2", 1, 64, NULL, 0,
 	  "Old worker generations allowed to drain at once after reloads; "
 	  "beyond that the oldest is closed." },
+	{ "user", T_STR, OFF(user), "nobody", 0, 0, NULL, 0,
+	  "When started as root, workers switch to this user (with "
+	  "no_new_privs) before accepting; the master stays root to reload." },
+	{ "group", T_STR, OFF(group), "", 0, 0, NULL, 0,
+	  "Group for the workers; empty: the user's primary group." },
+	{ "allow_root", T_BOOL, OFF(allow_root), "false", 0, 0, NULL, 0,
+	  "Allow user to be root (workers facing the network as root)." },
 	{ "token", T_STR, OFF(token), "", 0, 0, NULL, F_SECRET,
 	  "Static token clients send in Sec-WebSocket-Protocol (compat env "
 	  "TOKEN). Empty: a random one is generated at start unless "
@@ -213,21 +220,21 @@ static int parse_enum(const struct cfg_def *d, const char *s, int *out)
 static int parse_int(const char *s, long *out)
 {
 	char *end;
-	long v;
+	long v, mult = 1;
 
 	errno = 0;
 	v = strtol(s, &end, 10);
 	if (errno != 0 || end == s)
 		return -1;
 	switch (*end) {
-	case 'k': case 'K': v *= 1024; end++; break;
-	case 'm': case 'M': v *= MiB; end++; break;
-	case 'g': case 'G': v *= 1024 * MiB; end++; break;
+	case 'k': case 'K': mult = 1024; end++; break;
+	case 'm': case 'M': mult = MiB; end++; break;
+	case 'g': case 'G': mult = 1024 * MiB; end++; break;
 	default: break;
 	}
-	if (*end != '\0')
+	if (*end != '\0' || v > LONG_MAX / mult || v < LONG_MIN / mult)
 		return -1;
-	*out = v;
+	*out = v * mult;
 	return 0;
 }
 
@@ -700,6 +707,22 @@ int config_finish(struct config *cfg, char *err, size_t errlen)
 
 /* ---- printing ---- */
 
+/* Prints s as a libconfig string literal. */
+static void print_string(const char *s, FILE *out)
+{
+	fputc('"', out);
+	for (; *s != '\0'; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (c == '"' || c == '\\')
+			fprintf(out, "\\%c", c);
+		else if (c < 0x20 || c == 0x7f)
+			fprintf(out, "\\x%02x", c);
+		else
+			fputc(c, out);
+	}
+	fputc('"', out);
+}
+
 static void print_value(const struct config *cfg, const struct cfg_def *d,
 			FILE *out)
 {
@@ -720,13 +743,15 @@ static void print_value(const struct config *cfg, const struct cfg_def *d,
 		if ((d->flags & F_SECRET) && (*(char *const *)f)[0] != '\0')
 			fputs("\"********\"", out);
 		else
-			fprintf(out, "\"%s\"", *(char *const *)f);
+			print_string(*(char *const *)f, out);
 		break;
 	case T_LIST:
 		l = f;
 		fputs("[", out);
-		for (size_t i = 0; i < l->n; i++)
-			fprintf(out, "%s\"%s\"", i ? ", " : " ", l->v[i]);
+		for (size_t i = 0; i < l->n; i++) {
+			fputs(i ? ", " : " ", out);
+			print_string(l->v[i], out);
+		}
 		fputs(l->n ? " ]" : "]", out);
 		break;
 	}

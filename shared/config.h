@@ -29,6 +29,11 @@ struct config {
 	long drain_timeout;	/* s */
 	long max_draining_generations;
 
+	/* privileges */
+	char *user;
+	char *group;
+	int allow_root;
+
 	/* auth */
 	char *token;
 	int allow_anonymous;

@@ -25,7 +25,13 @@
  *   "ech3_dest": ["*.corp.example:443", "10.0.0.5:22", "[::1]:8000-8099"]
  *
  * Header limits. Only alg HS/RS/ES 256/384/512 (exact case); "typ" must be
- * absent or "JWT" (libjwt 1.10 refuses anything else); "crit" is refused.
+ * absent or "JWT" (libjwt 1.10 refuses anything else); "crit" is refused;
+ * jku/jwk/x5u/x5c are ignored (keys only ever come from the settings).
+ * A claim ech3 reads (exp nbf iss aud sub ech3_dest) given twice is
+ * "malformed".
+ *
+ * The keyset is read-only once loaded: share it between threads freely.
+ * now is wall-clock unix time (time(NULL)), not now_ms().
  */
 #ifndef ECH3_JWT_H
 #define ECH3_JWT_H
@@ -83,6 +89,7 @@ struct jwt_claims {
  *   unsupported_alg   alg missing, "none" or not HS/RS/ES 256/384/512
  *   unknown_kid       kid matches no key and no key is kid-less
  *   alg_key_mismatch  no candidate key of the family/curve the alg needs
+ *                     (also: ks NULL, or no key at all and no kid)
  *   invalid_signature no candidate key verifies the signature
  *   expired           exp + leeway < now
  *   not_yet_valid     nbf - leeway > now
@@ -91,7 +98,10 @@ struct jwt_claims {
  *   invalid_audience  the configured audience not in aud
  *   invalid_claims    exp/nbf not numbers, sub not a string, bad ech3_dest
  *   internal_error    out of memory
- * The token is never copied into reason. */
+ * reason is a static string; the token is never copied anywhere. On
+ * failure claims->sub is "-" unless the signature was good (then it names
+ * the subject, for logs) and no destination is allowed (has_dest = 1,
+ * ndest = 0). */
 int jwt_verify(const struct jwt_keyset *ks, const char *token, size_t len,
 	       long now, struct jwt_claims *claims, const char **reason);
 

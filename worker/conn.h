@@ -22,6 +22,7 @@ struct conn {
 	struct io io;			/* the client */
 	int tls;			/* came in on a TLS listener */
 	_Atomic int tcp_fd;		/* the target, or -1 */
+	atomic_int cut;			/* cut by the worker's drain deadline */
 	char id[9];			/* short id on every log line */
 	char client[64];		/* client address, "ip:port" */
 	char user[64];			/* "-" or who authenticated */

@@ -96,9 +96,9 @@ long http_parse_request(const char *buf, size_t len, struct http_request *req,
 
 	memset(req, 0, sizeof(*req));
 	req->headers = headers;
-	if (memchr(buf, '\0', len) != NULL)
-		return HTTP_BAD;
 	nl = line_end(buf, 0, len);
+	if (memchr(buf, '\0', nl < 0 ? len : (size_t)nl) != NULL)
+		return HTTP_BAD;	/* NUL in the head, even an unfinished one */
 	if (nl < 0)
 		return HTTP_INCOMPLETE;
 	if (parse_request_line(buf, line_len(buf, 0, nl), req) < 0)
@@ -108,6 +108,8 @@ long http_parse_request(const char *buf, size_t len, struct http_request *req,
 		size_t n;
 
 		nl = line_end(buf, pos, len);
+		if (memchr(buf + pos, '\0', (nl < 0 ? len : (size_t)nl) - pos) != NULL)
+			return HTTP_BAD;
 		if (nl < 0)
 			return HTTP_INCOMPLETE;
 		n = line_len(buf, pos, nl);

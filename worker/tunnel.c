@@ -64,6 +64,8 @@ static void finish(struct tunnel *t, const char *why, uint16_t code)
 	if (t->state == T_DONE)
 		return;
 	t->state = T_DONE;
+	if (atomic_load(&t->c->cut))
+		why = "closed at the drain deadline";
 	if (t->c->end == NULL)
 		t->c->end = why;
 	if (code != 0)

@@ -19,6 +19,7 @@
 #include <openssl/rand.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -31,7 +32,7 @@
 
 #define FORCE_GRACE_MS 2000	/* after cutting tunnels, before _exit */
 
-enum stop_kind { RUN = 0, STOP_SHUTDOWN, STOP_DRAIN, STOP_NOW };
+enum stop_kind { RUN = 0, STOP_DRAIN, STOP_SHUTDOWN, STOP_NOW };
 
 static volatile sig_atomic_t stop_req;
 static volatile sig_atomic_t reopen_req;
@@ -50,7 +51,8 @@ static void on_signal(int sig)
 	enum stop_kind k = sig == SIGINT ? STOP_NOW :
 			   sig == SIGQUIT ? STOP_DRAIN : STOP_SHUTDOWN;
 
-	if (stop_req == RUN || k == STOP_NOW)
+	/* A stronger request wins: drain < shutdown < now. */
+	if (stop_req == RUN || (int)k > (int)stop_req)
 		stop_req = k;
 	(void)!write(wake_pipe[1], "x", 1);
 	errno = saved;
@@ -193,6 +195,7 @@ static void cut_all(struct worker *w)
 	pthread_mutex_lock(&w->lock);
 	for (struct conn *c = w->conns; c != NULL; c = c->next) {
 		int tfd = atomic_load(&c->tcp_fd);
+		atomic_store(&c->cut, 1);
 		(void)shutdown(c->io.fd, SHUT_RDWR);
 		if (tfd >= 0)
 			(void)shutdown(tfd, SHUT_RDWR);
@@ -200,36 +203,54 @@ static void cut_all(struct worker *w)
 	pthread_mutex_unlock(&w->lock);
 }
 
-static void wait_idle(struct worker *w, int64_t deadline)
+/* Waits until no connection is left, or the deadline of the strongest
+ * stop request so far passes (a SIGTERM during a reload drain shortens
+ * it to shutdown_timeout from then). Returns 1 if connections remain. */
+static int wait_idle(struct worker *w)
 {
+	int64_t start = now_ms(), deadline;
+	enum stop_kind seen = (enum stop_kind)stop_req;
 	char buf[16];
 
-	while (atomic_load(&w->active) > 0 && now_ms() < deadline) {
+	deadline = start + (seen == STOP_DRAIN ? w->cfg->drain_timeout
+					       : w->cfg->shutdown_timeout) * 1000;
+	while (atomic_load(&w->active) > 0) {
 		if (stop_req == STOP_NOW)
-			return;
+			return 1;
+		if ((enum stop_kind)stop_req != seen) {
+			int64_t d = now_ms() + w->cfg->shutdown_timeout * 1000;
+			seen = (enum stop_kind)stop_req;
+			deadline = d < deadline ? d : deadline;
+		}
+		if (now_ms() >= deadline)
+			return 1;
 		(void)!read(wake_pipe[0], buf, sizeof(buf));
 		poll(NULL, 0, 50);
 	}
+	return 0;
+}
+
+/* After cutting: give the threads a moment to log and close. */
+static void wait_cut(struct worker *w)
+{
+	int64_t deadline = now_ms() + FORCE_GRACE_MS;
+
+	while (atomic_load(&w->active) > 0 && now_ms() < deadline)
+		poll(NULL, 0, 20);
 }
 
 static void __attribute__((noreturn)) drain_and_exit(struct worker *w)
 {
-	long secs = stop_req == STOP_DRAIN ? w->cfg->drain_timeout
-					   : w->cfg->shutdown_timeout;
-
 	for (size_t i = 0; i < w->nlisten; i++)
 		close(w->listen_fds[i]);
-	if (stop_req != STOP_NOW) {
-		log_info("worker %d draining: %ld open connections, up to %ld s",
-			 w->slot, atomic_load(&w->active), secs);
-		wait_idle(w, now_ms() + secs * 1000);
-	}
-	if (atomic_load(&w->active) > 0) {
+	log_info("worker %d %s: %ld open connections", w->slot,
+		 stop_req == STOP_NOW ? "stopping now" : "draining",
+		 atomic_load(&w->active));
+	if (wait_idle(w)) {
 		log_info("worker %d closing %ld connections", w->slot,
 			 atomic_load(&w->active));
 		cut_all(w);
-		stop_req = STOP_SHUTDOWN;	/* let wait_idle wait */
-		wait_idle(w, now_ms() + FORCE_GRACE_MS);
+		wait_cut(w);
 	}
 	log_info("worker %d exiting", w->slot);
 	_exit(0);
@@ -251,11 +272,24 @@ static void setup_tls(struct worker *w)
 	}
 }
 
-void worker_main(const struct config *cfg, int slot, const int *fds,
-		 const int *tls, size_t nfds)
+/* Drops privileges, then asks for SIGTERM when the master dies (a
+ * credential change clears that setting, so it comes after). */
+static void become_worker(const struct worker_args *a)
+{
+	char err[160];
+
+	if (privs_apply(&a->privs, err, sizeof(err)) < 0)
+		fatal("worker %d: %s", a->slot, err);
+	if (prctl(PR_SET_PDEATHSIG, SIGTERM) < 0 || getppid() != a->master)
+		fatal("worker %d: the master is gone", a->slot);
+}
+
+void worker_main(const struct worker_args *a)
 {
 	static struct worker w;	/* lives for the process */
+	const struct config *cfg = a->cfg;
 	unsigned char rnd[4];
+	int slot = a->slot;
 
 	log_set_role("worker");
 	if (pipe2(wake_pipe, O_CLOEXEC | O_NONBLOCK) < 0)
@@ -264,10 +298,11 @@ void worker_main(const struct config *cfg, int slot, const int *fds,
 	memset(&w, 0, sizeof(w));
 	w.cfg = cfg;
 	w.slot = slot;
-	w.listen_fds = fds;
-	w.listen_tls = tls;
-	w.nlisten = nfds;
+	w.listen_fds = a->fds;
+	w.listen_tls = a->tls;
+	w.nlisten = a->nfds;
 	setup_tls(&w);
+	become_worker(a);
 	pthread_mutex_init(&w.lock, NULL);
 	if (RAND_bytes(rnd, sizeof(rnd)) != 1)
 		memcpy(rnd, &slot, sizeof(rnd));

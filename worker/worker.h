@@ -11,6 +11,7 @@
 #include <stddef.h>
 
 #include "../shared/config.h"
+#include "../shared/privs.h"
 
 struct conn;
 
@@ -29,10 +30,18 @@ struct worker {
 	unsigned id_base;
 };
 
-/* Runs worker slot on the given listening sockets until told to stop;
- * never returns (exits the process). */
-void worker_main(const struct config *cfg, int slot, const int *fds,
-		 const int *tls, size_t nfds) __attribute__((noreturn));
+struct worker_args {
+	const struct config *cfg;
+	int slot;
+	const int *fds;		/* this slot's listening sockets */
+	const int *tls;		/* per socket: 1 if it speaks TLS */
+	size_t nfds;
+	pid_t master;		/* the parent; the worker ends if it dies */
+	struct privs privs;	/* whom to run as */
+};
+
+/* Runs a worker until told to stop; never returns (exits the process). */
+void worker_main(const struct worker_args *a) __attribute__((noreturn));
 
 void worker_register(struct worker *w, struct conn *c);
 void worker_unregister(struct worker *w, struct conn *c);
