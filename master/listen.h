@@ -17,6 +17,7 @@ struct listener {
 	struct sockaddr_storage addr;	/* with the real port */
 	unsigned addrlen;
 	int tls;			/* speaks TLS */
+	int kind;			/* enum listen_kind (worker.h) */
 	int *fds;			/* one per slot */
 	size_t nslots;
 };

@@ -33,8 +33,11 @@
 #include "../shared/log.h"
 #include "../shared/privs.h"
 #include "../shared/util.h"
+#include "../worker/egress.h"
 #include "../worker/worker.h"
+#include "../shared/admission.h"
 #include "listen.h"
+#include "policy.h"
 #include "upgrade.h"
 
 #define BACKOFF_MIN_MS 100
@@ -49,6 +52,7 @@ struct proc {
 	size_t slot;
 	unsigned gen;
 	int64_t started;
+	int cell;		/* admission cell */
 };
 
 struct master {
@@ -68,6 +72,9 @@ struct master {
 	pid_t upgrade_pid;	/* a new master being started, or 0 */
 	pid_t pid;		/* this master */
 	sigset_t sigs;
+	struct worker_policy pol;	/* what new workers decide with */
+	int *unreclaimed;	/* cells whose repair must be retried */
+	size_t nunreclaimed;
 };
 
 static size_t slots_for(const struct config *cfg)
@@ -77,9 +84,9 @@ static size_t slots_for(const struct config *cfg)
 
 /* ---- workers ---- */
 
-static void child_start(struct master *m, size_t slot)
+static void child_start(struct master *m, size_t slot, int cell)
 {
-	int fds[64], tls[64];
+	int fds[64], kinds[64];
 	size_t n = 0;
 	struct worker_args a;
 	char err[CONFIG_ERR_MAX];
@@ -87,19 +94,21 @@ static void child_start(struct master *m, size_t slot)
 	for (size_t i = 0; i < m->nls; i++)
 		for (size_t s = 0; s < m->ls[i].nslots; s++) {
 			if (s == slot && n < 64) {
-				tls[n] = m->ls[i].tls;
+				kinds[n] = m->ls[i].kind;
 				fds[n++] = m->ls[i].fds[s];
-			}
-			else
+			} else {
 				close(m->ls[i].fds[s]);
+			}
 		}
 	memset(&a, 0, sizeof(a));
 	a.cfg = m->cfg;
 	a.slot = (int)slot;
 	a.fds = fds;
-	a.tls = tls;
+	a.kinds = kinds;
 	a.nfds = n;
 	a.master = m->pid;
+	a.pol = &m->pol;
+	a.cell = cell;
 	if (privs_resolve(m->cfg, &a.privs, err, sizeof(err)) < 0)
 		fatal("worker %zu: %s", slot, err);
 	worker_main(&a);
@@ -121,21 +130,27 @@ static int procs_reserve(struct master *m)
 
 static void spawn(struct master *m, size_t slot)
 {
-	struct proc p = { 0, slot, m->gen, now_ms() };
+	struct proc p = { 0, slot, m->gen, now_ms(), -1 };
 
-	if (procs_reserve(m) < 0) {
-		log_error("out of memory; worker %zu not started", slot);
+	if (procs_reserve(m) < 0 ||
+	    (p.cell = adm_cell_claim(m->pol.adm, m->pid)) < 0) {
+		log_error("no room for worker %zu (memory or admission cells); "
+			  "retrying", slot);
 		m->respawn_at[slot] = now_ms() + BACKOFF_MAX_MS;
 		return;
 	}
 	p.pid = fork();
 	if (p.pid < 0) {
 		log_error("fork worker %zu: %s; retrying", slot, strerror(errno));
+		(void)adm_cell_reclaim(m->pol.adm, p.cell);
 		m->respawn_at[slot] = now_ms() + BACKOFF_MAX_MS;
 		return;
 	}
-	if (p.pid == 0)
-		child_start(m, slot);
+	if (p.pid == 0) {
+		adm_cell_set_pid(m->pol.adm, p.cell, getpid());
+		child_start(m, slot, p.cell);
+	}
+	adm_cell_set_pid(m->pol.adm, p.cell, p.pid);
 	m->procs[m->nprocs++] = p;
 	m->respawn_at[slot] = 0;
 	log_debug("worker %zu started, pid %d, generation %u", slot,
@@ -178,6 +193,34 @@ static void on_worker_death(struct master *m, const struct proc *p,
 	m->respawn_at[p->slot] = now + *b;
 }
 
+/* Gives a dead worker's admission slots back (retried while a live
+ * process holds the lock). */
+static void reclaim(struct master *m, int cell)
+{
+	int *v;
+
+	if (adm_cell_reclaim(m->pol.adm, cell) == 0)
+		return;
+	v = realloc(m->unreclaimed, (m->nunreclaimed + 1) * sizeof(*v));
+	if (v == NULL) {
+		log_error("out of memory: admission cell %d not reclaimed", cell);
+		return;
+	}
+	m->unreclaimed = v;
+	m->unreclaimed[m->nunreclaimed++] = cell;
+	log_warn("admission cell %d busy; will retry its repair", cell);
+}
+
+static void retry_reclaims(struct master *m)
+{
+	size_t k = 0;
+
+	for (size_t i = 0; i < m->nunreclaimed; i++)
+		if (adm_cell_reclaim(m->pol.adm, m->unreclaimed[i]) < 0)
+			m->unreclaimed[k++] = m->unreclaimed[i];
+	m->nunreclaimed = k;
+}
+
 static void reap(struct master *m)
 {
 	int status;
@@ -197,6 +240,7 @@ static void reap(struct master *m)
 				continue;
 			struct proc p = m->procs[i];
 			m->procs[i] = m->procs[--m->nprocs];
+			reclaim(m, p.cell);
 			on_worker_death(m, &p, status);
 			break;
 		}
@@ -245,57 +289,84 @@ static void apply_logging(const struct config *cfg)
 static const char *auth_mode(const struct master *m, const struct config *c)
 {
 	if (m->token[0] != '\0' && strcmp(c->token, m->token) == 0)
-		return "generated token";
-	if (c->token[0] != '\0')
-		return c->allow_anonymous ? "token or anonymous" : "token";
-	return "anonymous";
+		return m->pol.jwt != NULL ? "generated token+jwt"
+					  : "generated token";
+	return policy_auth_mode(c, &m->pol);
 }
 
 static void log_summary(const struct master *m)
 {
-	char addrs[512] = "";
+	char addrs[512] = "", egress[256];
 	size_t n = 0;
 
 	for (size_t i = 0; i < m->nls && n < sizeof(addrs); i++)
 		n += (size_t)snprintf(addrs + n, sizeof(addrs) - n, "%s%s",
 				      i ? "," : "", m->ls[i].bound);
+	egress_describe(m->pol.egress, egress, sizeof(egress));
 	log_info("ech3 " ECH3_VERSION " serving: listen=%s workers=%zu "
-		 "auth=%s fallback_hosts=%zu max_message=%ld "
-		 "handshake_timeout=%lds ping_interval=%lds",
-		 addrs, m->nslots, auth_mode(m, m->cfg),
-		 m->cfg->fallback_hosts.n, m->cfg->max_message,
-		 m->cfg->handshake_timeout, m->cfg->ping_interval);
+		 "auth=%s max_conn=%ld per_ip=%ld rate_per_ip=%ld/s "
+		 "egress=%s fallback_hosts=%zu metrics=%s",
+		 addrs, m->nslots, auth_mode(m, m->cfg), m->cfg->max_conn,
+		 m->cfg->max_conn_per_ip, m->cfg->rate_per_ip, egress,
+		 m->cfg->fallback_hosts.n,
+		 m->cfg->metrics_listen[0] ? m->cfg->metrics_listen
+		 : m->cfg->metrics_token[0] ? "token" : "off");
+}
+
+/* The listen entries of cfg, then the metrics listener if any. */
+static size_t listen_entries(const struct config *cfg, const char **v,
+			     int *kind, char *metrics, size_t size)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < cfg->listen.n && n < 63; i++, n++) {
+		v[n] = cfg->listen.v[i];
+		kind[n] = -1;	/* from the entry: plain or TLS */
+	}
+	if (cfg->metrics_listen[0] != '\0') {
+		snprintf(metrics, size, "%s plain", cfg->metrics_listen);
+		v[n] = metrics;
+		kind[n++] = LISTEN_METRICS;
+	}
+	return n;
 }
 
 static int open_listeners(struct master *m, const struct config *cfg,
 			  size_t nslots, struct listener **out, size_t *nout)
 {
-	struct listener *ls = calloc(cfg->listen.n, sizeof(*ls));
+	const char *names[64];
+	int kinds[64];
+	char metrics[128];
+	size_t n = listen_entries(cfg, names, kinds, metrics, sizeof(metrics));
+	struct listener *ls = calloc(n, sizeof(*ls));
 
 	if (ls == NULL)
 		return -1;
-	for (size_t i = 0; i < cfg->listen.n; i++) {
+	for (size_t i = 0; i < n; i++) {
 		/* Reuse an open listener on the same address. */
 		struct listener *old = NULL;
 		for (size_t j = 0; j < m->nls; j++)
-			if (strcmp(m->ls[j].name, cfg->listen.v[i]) == 0)
+			if (strcmp(m->ls[j].name, names[i]) == 0)
 				old = &m->ls[j];
 		if (old != NULL && listener_resize(old, nslots) == 0) {
 			ls[i] = *old;
 			old->fds = NULL;
 			old->nslots = 0;
-			continue;
-		}
-		if (listener_open(&ls[i], cfg, cfg->listen.v[i], nslots) < 0) {
+		} else if (listener_open(&ls[i], cfg, names[i], nslots) < 0) {
 			while (i-- > 0)
 				listener_close(&ls[i]);
 			free(ls);
 			return -1;
+		} else {
+			log_info("listening on %s (%zu sockets%s)", ls[i].bound,
+				 nslots, kinds[i] == LISTEN_METRICS
+						 ? ", metrics only" : "");
 		}
-		log_info("listening on %s (%zu sockets)", ls[i].bound, nslots);
+		ls[i].kind = kinds[i] >= 0 ? kinds[i]
+					   : ls[i].tls ? LISTEN_TLS : LISTEN_PLAIN;
 	}
 	*out = ls;
-	*nout = cfg->listen.n;
+	*nout = n;
 	return 0;
 }
 
@@ -340,6 +411,7 @@ static void reload(struct master *m)
 	char err[CONFIG_ERR_MAX];
 	struct config *cfg = options_build_config(m->opt, err, sizeof(err));
 	struct listener *ls;
+	struct worker_policy pol;
 	size_t nls, nslots;
 
 	sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%llu",
@@ -352,9 +424,20 @@ static void reload(struct master *m)
 		return;
 	}
 	nslots = slots_for(cfg);
-	if (open_listeners(m, cfg, nslots, &ls, &nls) < 0 ||
-	    resize_slots(m, nslots) < 0) {
+	if (open_listeners(m, cfg, nslots, &ls, &nls) < 0) {
 		log_error("reload refused: cannot open the listeners");
+		sd_notify(0, "READY=1");
+		config_free(cfg);
+		return;
+	}
+	pol.adm = m->pol.adm;
+	if (policy_build(cfg, ls, nls, &pol, err, sizeof(err)) < 0 ||
+	    resize_slots(m, nslots) < 0) {
+		log_error("reload refused, keeping the running configuration: "
+			  "%s", err);
+		for (size_t i = 0; i < nls; i++)
+			listener_close(&ls[i]);
+		free(ls);
 		sd_notify(0, "READY=1");
 		config_free(cfg);
 		return;
@@ -364,6 +447,10 @@ static void reload(struct master *m)
 	free(m->ls);
 	m->ls = ls;
 	m->nls = nls;
+	policy_free(&m->pol);	/* running workers keep their copies */
+	m->pol = pol;
+	policy_set_limits(cfg, m->pol.adm);
+	adm_count_master(m->pol.adm, ADM_C_RELOADS, 1);
 	config_free(m->cfg);
 	m->cfg = cfg;
 	apply_logging(cfg);
@@ -504,6 +591,7 @@ static int loop(struct master *m)
 		if (sig > 0)
 			handle_signal(m, sig, &info);
 		reap(m);
+		retry_reclaims(m);
 		if (m->stopping) {
 			if (m->nprocs == 0)
 				return 0;
@@ -532,6 +620,39 @@ static int write_pid_file(const char *path)
 	}
 	fprintf(f, "%ld\n", (long)getpid());
 	return fclose(f);
+}
+
+/* Creates the admission region and the first policy. */
+static int start_policy(struct master *m)
+{
+	char err[CONFIG_ERR_MAX];
+
+	m->pol.adm = adm_create(err, sizeof(err));
+	if (m->pol.adm == NULL) {
+		log_error("admission region: %s", err);
+		return -1;
+	}
+	if (policy_build(m->cfg, m->ls, m->nls, &m->pol, err, sizeof(err)) < 0) {
+		log_error("%s", err);
+		return -1;
+	}
+	policy_set_limits(m->cfg, m->pol.adm);
+	return 0;
+}
+
+/* Raises the descriptor limit for max_conn tunnels (two descriptors each,
+ * any worker may hold them all) or says how far short it is. */
+static void check_nofile(const struct config *cfg, size_t nslots)
+{
+	long want = (cfg->max_conn > 0 ? cfg->max_conn : 65536) * 2 +
+		    (long)nslots * 8 + 64;
+	long got = privs_raise_nofile(want);
+
+	if (got >= 0 && got < want)
+		log_warn("RLIMIT_NOFILE is %ld but max_conn = %ld needs %ld "
+			 "descriptors per worker; raise the limit (ulimit -n, "
+			 "LimitNOFILE=) or lower max_conn", got, cfg->max_conn,
+			 want);
 }
 
 /* Tells systemd, and after a binary upgrade the old master, that this
@@ -586,8 +707,10 @@ int master_run(const struct options *opt, struct config *cfg)
 	sigprocmask(SIG_BLOCK, &m.sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	if (settle_token(&m, cfg) < 0 || resize_slots(&m, slots_for(cfg)) < 0 ||
-	    open_listeners(&m, cfg, m.nslots, &m.ls, &m.nls) < 0)
+	    open_listeners(&m, cfg, m.nslots, &m.ls, &m.nls) < 0 ||
+	    start_policy(&m) < 0)
 		return 1;
+	check_nofile(cfg, m.nslots);
 	if (write_pid_file(cfg->pid_file) < 0)
 		return 1;
 	upgrade_adopt_done();
@@ -604,6 +727,9 @@ int master_run(const struct options *opt, struct config *cfg)
 	free(m.procs);
 	free(m.respawn_at);
 	free(m.backoff);
+	free(m.unreclaimed);
+	policy_free(&m.pol);
+	adm_destroy(m.pol.adm);
 	config_free(m.cfg);
 	return rc;
 }

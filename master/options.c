@@ -4,6 +4,7 @@
 #include "options.h"
 
 #include "../shared/privs.h"
+#include "policy.h"
 #include "../shared/tls.h"
 
 #include <getopt.h>
@@ -160,6 +161,19 @@ static int check_tls(const struct config *cfg, char *err, size_t errlen)
 	return 0;
 }
 
+/* Loads JWT keys and parses egress lists once, so mistakes fail -t, the
+ * start or the reload. */
+static int check_policy(const struct config *cfg, char *err, size_t errlen)
+{
+	struct worker_policy pol;
+
+	memset(&pol, 0, sizeof(pol));
+	if (policy_build(cfg, NULL, 0, &pol, err, errlen) < 0)
+		return -1;
+	policy_free(&pol);
+	return 0;
+}
+
 struct config *options_build_config(const struct options *o, char *err,
 				    size_t errlen)
 {
@@ -185,6 +199,7 @@ struct config *options_build_config(const struct options *o, char *err,
 		if (config_set(cfg, o->sets[i], err, errlen) < 0)
 			goto fail;
 	if (config_finish(cfg, err, errlen) < 0 || check_tls(cfg, err, errlen) < 0 ||
+	    check_policy(cfg, err, errlen) < 0 ||
 	    privs_resolve(cfg, &privs, err, errlen) < 0)
 		goto fail;
 	return cfg;

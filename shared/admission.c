@@ -1217,6 +1217,13 @@ void adm_count(struct adm *a, int cell, enum adm_counter k, uint64_t n)
 		count_cell(c, k, n);
 }
 
+void adm_count_master(struct adm *a, enum adm_counter k, uint64_t n)
+{
+	if ((unsigned)k < ADM_C__COUNT)
+		atomic_fetch_add_explicit(&a->r->retired.counters[k], n,
+					  memory_order_relaxed);
+}
+
 void adm_observe(struct adm *a, int cell, enum adm_hist h, double seconds)
 {
 	struct adm_cell *c = cell_at(a->r, cell);

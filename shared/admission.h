@@ -165,12 +165,16 @@ enum adm_counter {
 	ADM_C_BYTES_DOWN,
 	ADM_C_TUNNELS_OK,
 	ADM_C_TABLE_FULL,
-	ADM_C__COUNT
+	ADM_C_RELOADS,		/* counted by the master: adm_count_master */
+	ADM_C_AUTH_REASON0,	/* + index of the refusal reason (metrics) */
+	ADM_C__COUNT = ADM_C_AUTH_REASON0 + 16
 };
 void adm_count(struct adm *a, int cell, enum adm_counter c, uint64_t n);
 
 /* Live cells plus the totals of reclaimed ones; never goes backwards. */
 void adm_sum(const struct adm *a, uint64_t out[ADM_C__COUNT]);
+/* The master's own counters (reloads), kept with the retired totals. */
+void adm_count_master(struct adm *a, enum adm_counter c, uint64_t n);
 long adm_workers_alive(const struct adm *a);
 
 /* Fixed-bucket histograms, same discipline as the counters. */

@@ -77,6 +77,57 @@ static const struct cfg_def defs[] = {
 	  "allow_anonymous is set." },
 	{ "allow_anonymous", T_BOOL, OFF(allow_anonymous), "false", 0, 0,
 	  NULL, 0, "Accept clients without any token." },
+	{ "jwt.secret", T_STR, OFF(jwt_secret), "", 0, 0, NULL, F_SECRET,
+	  "HMAC secret for HS256/384/512 tokens (at least 32 bytes)." },
+	{ "jwt.secret_file", T_STR, OFF(jwt_secret_file), "", 0, 0, NULL, 0,
+	  "Read the HMAC secret from this file instead (newline stripped)." },
+	{ "jwt.secret_kid", T_STR, OFF(jwt_secret_kid), "", 0, 0, NULL, 0,
+	  "kid of the HMAC secret, for rotation; empty: tokens without kid." },
+	{ "jwt.keys", T_LIST, OFF(jwt_keys), "", 0, 0, NULL, 0,
+	  "Public keys for RS*/ES* tokens: \"kid=/path/key.pem\" or "
+	  "\"/path/key.pem\" (PEM SubjectPublicKeyInfo)." },
+	{ "jwt.issuer", T_STR, OFF(jwt_issuer), "", 0, 0, NULL, 0,
+	  "Required iss claim; empty: not checked." },
+	{ "jwt.audience", T_STR, OFF(jwt_audience), "", 0, 0, NULL, 0,
+	  "Required aud claim (string or member of an array); empty: not "
+	  "checked." },
+	{ "jwt.require_exp", T_BOOL, OFF(jwt_require_exp), "true", 0, 0, NULL,
+	  0, "Refuse tokens without exp." },
+	{ "jwt.leeway", T_INT, OFF(jwt_leeway), "30", 0, 86400, NULL, 0,
+	  "Seconds of clock skew allowed for exp and nbf." },
+	{ "jwt.max_token_bytes", T_INT, OFF(jwt_max_token_bytes), "8192", 256,
+	  65536, NULL, 0, "Longer tokens are refused unparsed." },
+	{ "max_conn", T_INT, OFF(max_conn), "10000", 0, 65536, NULL, 0,
+	  "Open tunnels across all workers; above it 429. 0: no limit (the "
+	  "hard cap of 65536 still holds)." },
+	{ "max_conn_per_ip", T_INT, OFF(max_conn_per_ip), "0", 0, 65536, NULL,
+	  0, "Open tunnels per client address; 0: no limit." },
+	{ "max_conn_per_subject", T_INT, OFF(max_conn_per_subject), "0", 0,
+	  65536, NULL, 0, "Open tunnels per JWT subject; 0: no limit." },
+	{ "rate_per_ip", T_INT, OFF(rate_per_ip), "0", 0, 1000000, NULL, 0,
+	  "New tunnels per second per client address (token bucket); 0: off." },
+	{ "rate_per_ip_burst", T_INT, OFF(rate_per_ip_burst), "20", 1,
+	  1000000, NULL, 0, "Bucket size of rate_per_ip." },
+	{ "rate_global", T_INT, OFF(rate_global), "0", 0, 10000000, NULL, 0,
+	  "New tunnels per second from all clients; 0: off." },
+	{ "rate_global_burst", T_INT, OFF(rate_global_burst), "200", 1,
+	  10000000, NULL, 0, "Bucket size of rate_global." },
+	{ "trusted_proxies", T_LIST, OFF(trusted_proxies), "", 0, 0, NULL, 0,
+	  "CIDRs of proxies whose X-Forwarded-For / CF-Connecting-IP name "
+	  "the client (ClawCloud's ingress, Cloudflare). Never trusted from "
+	  "other peers." },
+	{ "egress.allow", T_LIST, OFF(egress_allow), "", 0, 0, NULL, 0,
+	  "Destinations allowed despite the internal-range default: "
+	  "CIDR[:port[-port]], [v6-CIDR]:port, or host patterns "
+	  "(*.example.com[:port])." },
+	{ "egress.deny", T_LIST, OFF(egress_deny), "", 0, 0, NULL, 0,
+	  "Destinations always refused (same forms); beats egress.allow." },
+	{ "metrics_token", T_STR, OFF(metrics_token), "", 0, 0, NULL, F_SECRET,
+	  "Serve /metrics on the main listener to Authorization: Bearer "
+	  "<this>; empty: not there." },
+	{ "metrics_listen", T_STR, OFF(metrics_listen), "", 0, 0, NULL, 0,
+	  "Serve /metrics without auth on this separate address (e.g. "
+	  "127.0.0.1:9100); empty: no such listener." },
 	{ "fallback_hosts", T_LIST, OFF(fallback_hosts), "", 0, 0, NULL, 0,
 	  "Hosts tried in order, with the target's port, when the direct "
 	  "connect fails (compat env PRIP, comma-separated)." },

@@ -38,6 +38,35 @@ struct config {
 	char *token;
 	int allow_anonymous;
 
+	/* JWT */
+	char *jwt_secret;
+	char *jwt_secret_file;
+	char *jwt_secret_kid;
+	struct strlist jwt_keys;
+	char *jwt_issuer;
+	char *jwt_audience;
+	int jwt_require_exp;
+	long jwt_leeway;
+	long jwt_max_token_bytes;
+
+	/* admission */
+	long max_conn;
+	long max_conn_per_ip;
+	long max_conn_per_subject;
+	long rate_per_ip;		/* new tunnels per second, 0 = off */
+	long rate_per_ip_burst;
+	long rate_global;
+	long rate_global_burst;
+	struct strlist trusted_proxies;
+
+	/* egress */
+	struct strlist egress_allow;
+	struct strlist egress_deny;
+
+	/* metrics */
+	char *metrics_token;
+	char *metrics_listen;
+
 	/* tunnel */
 	struct strlist fallback_hosts;
 	int first_data_base64;	/* enum first_data_b64 */

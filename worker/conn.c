@@ -14,8 +14,11 @@
 #include "../shared/config.h"
 #include "../shared/log.h"
 #include "../shared/util.h"
+#include "../shared/admission.h"
 #include "auth.h"
+#include "clientaddr.h"
 #include "http.h"
+#include "routes.h"
 #include "tunnel.h"
 #include "worker.h"
 #include "ws.h"
@@ -42,6 +45,10 @@ struct conn *conn_new(struct worker *w, int fd, const struct sockaddr *peer)
 	id = w->id_base + atomic_fetch_add(&w->next_id, 1);
 	snprintf(c->id, sizeof(c->id), "%08x", id);
 	sockaddr_format(peer, c->client, sizeof(c->client));
+	memcpy(&c->client_sa, peer, peer->sa_family == AF_INET6
+					    ? sizeof(struct sockaddr_in6)
+					    : sizeof(struct sockaddr_in));
+	c->ticket.slot = -1;
 	snprintf(c->user, sizeof(c->user), "-");
 	snprintf(c->target, sizeof(c->target), "-");
 	c->start_ms = now_ms();
@@ -54,32 +61,11 @@ void conn_free(struct conn *c)
 		return;
 	if (c->tcp_fd >= 0)
 		close(c->tcp_fd);
+	free(c->claims);
 	io_tls_close(&c->io);
 	if (c->io.fd >= 0)
 		close(c->io.fd);
 	free(c);
-}
-
-static void respond(struct conn *c, const char *status, const char *ctype,
-		    const char *extra, const char *body)
-{
-	char head[512];
-	int n;
-
-	n = snprintf(head, sizeof(head),
-		     "HTTP/1.1 %s\r\nServer: ech3\r\nContent-Type: %s\r\n"
-		     "Content-Length: %zu\r\n%sConnection: close\r\n\r\n",
-		     status, ctype, strlen(body), extra ? extra : "");
-	if (n < 0 || (size_t)n >= sizeof(head))
-		return;
-	if (io_write_all(&c->io, head, (size_t)n, 1) == 0)
-		(void)io_write_all(&c->io, body, strlen(body), 0);
-}
-
-static void respond_json(struct conn *c, const char *status,
-			 const char *extra, const char *body)
-{
-	respond(c, status, "application/json", extra, body);
 }
 
 /* Reads until a whole request head is in rb. Returns 0, or an HTTP status
@@ -118,20 +104,6 @@ static int read_head(struct conn *c, struct request_buf *rb)
 	}
 }
 
-static void answer_plain(struct conn *c, const struct http_request *req)
-{
-	size_t plen = http_path_len(req);
-	int is_get = req->method_len == 3 && memcmp(req->method, "GET", 3) == 0;
-
-	if (is_get && plen == 1 && req->target[0] == '/') {
-		respond(c, "200 OK", "text/plain", NULL, "ech3 tunnel server OK\n");
-		c->end = "http 200";
-	} else {
-		respond(c, "404 Not Found", "text/plain", NULL, "not found\n");
-		c->end = "http 404";
-	}
-}
-
 static int send_101(struct conn *c, const char *key, size_t key_len,
 		    const struct auth_result *auth)
 {
@@ -151,6 +123,77 @@ static int send_101(struct conn *c, const char *key, size_t key_len,
 	return io_write_all(&c->io, head, (size_t)n, 0);
 }
 
+static void refuse_json(struct conn *c, const char *status,
+			const char *extra, const char *body)
+{
+	respond(c, status, "application/json", extra, body, strlen(body));
+}
+
+/* Authenticates; on refusal answers 401 and returns -1. */
+static int authenticate(struct conn *c, const struct http_request *req,
+			struct auth_result *auth)
+{
+	char body[128];
+
+	if (auth_check(c->cfg, c->w->pol->jwt, req, auth) == 0) {
+		snprintf(c->user, sizeof(c->user), "%s", auth->user);
+		c->claims = auth->claims;
+		c->jwt = auth->jwt;
+		return 0;
+	}
+	adm_count(c->w->pol->adm, c->w->cell, ADM_C_REFUSED_AUTH, 1);
+	adm_count(c->w->pol->adm, c->w->cell,
+		  ADM_C_AUTH_REASON0 + auth_reason_index(auth->reason), 1);
+	if (auth->jwt)
+		snprintf(body, sizeof(body),
+			 "{\"error\":\"unauthorized\",\"reason\":\"%s\"}",
+			 auth->reason);
+	else
+		snprintf(body, sizeof(body), "{\"error\":\"unauthorized\"}");
+	refuse_json(c, "401 Unauthorized", NULL, body);
+	log_msg(LOG_WARN, c->id, "auth refused client=%s user=%s reason=%s",
+		c->client, auth->jwt ? auth->user : "-", auth->reason);
+	c->end = "auth refused";
+	return -1;
+}
+
+/* Takes a slot in the shared admission region; on refusal answers 429
+ * (or 503 when the region is busy) and returns -1. */
+static int admit(struct conn *c)
+{
+	long retry = 1;
+	char extra[64];
+	enum adm_verdict v;
+
+	v = adm_admit(c->w->pol->adm, c->w->cell,
+		      (const struct sockaddr *)&c->client_sa,
+		      c->jwt ? c->user : NULL,
+		      &c->ticket, &retry);
+	if (v == ADM_OK) {
+		if (c->ticket.flags != 0)
+			log_warn("admission table full: client %s admitted "
+				 "without per-address or per-subject "
+				 "accounting", c->client);
+		return 0;
+	}
+	snprintf(extra, sizeof(extra), "Retry-After: %ld\r\n", retry < 1 ? 1 : retry);
+	if (v == ADM_BUSY)
+		refuse_json(c, "503 Service Unavailable", extra,
+			    "{\"error\":\"admission busy\"}");
+	else if (v == ADM_FULL)
+		refuse_json(c, "429 Too Many Requests", extra,
+			    "{\"error\":\"too many connections\"}");
+	else
+		refuse_json(c, "429 Too Many Requests", extra,
+			    v == ADM_RATE_IP || v == ADM_RATE_GLOBAL
+				    ? "{\"error\":\"too many new connections\"}"
+				    : "{\"error\":\"too many connections\"}");
+	log_msg(LOG_WARN, c->id, "admission refused client=%s user=%s "
+		"limit=%s", c->client, c->user, adm_verdict_name(v));
+	c->end = "admission refused";
+	return -1;
+}
+
 /* Handles an upgrade request; returns the WebSocket on success. */
 static struct ws *upgrade(struct conn *c, struct request_buf *rb)
 {
@@ -161,31 +204,29 @@ static struct ws *upgrade(struct conn *c, struct request_buf *rb)
 
 	switch (http_check_upgrade(&rb->req, &key, &key_len)) {
 	case UPGRADE_NONE:
-		answer_plain(c, &rb->req);
+		routes_plain(c, &rb->req);
 		return NULL;
 	case UPGRADE_BAD:
 		respond(c, "400 Bad Request", "text/plain", NULL,
-			"bad websocket upgrade request\n");
+			"bad websocket upgrade request\n", 30);
 		c->end = "bad upgrade";
 		return NULL;
 	case UPGRADE_VERSION:
 		respond(c, "426 Upgrade Required", "text/plain",
 			"Sec-WebSocket-Version: 13\r\n",
-			"unsupported websocket version\n");
+			"unsupported websocket version\n", 30);
 		c->end = "bad websocket version";
 		return NULL;
 	case UPGRADE_OK:
 		break;
 	}
-	if (auth_check(c->cfg, &rb->req, &auth) < 0) {
-		respond_json(c, "401 Unauthorized", NULL,
-			     "{\"error\":\"unauthorized\"}");
-		log_msg(LOG_WARN, c->id, "auth refused client=%s reason=%s",
-			c->client, auth.reason);
-		c->end = "auth refused";
+	if (c->kind == LISTEN_METRICS) {
+		respond(c, "404 Not Found", "text/plain", NULL, "not found\n", 10);
+		c->end = "http";
 		return NULL;
 	}
-	snprintf(c->user, sizeof(c->user), "%s", auth.user);
+	if (authenticate(c, &rb->req, &auth) < 0 || admit(c) < 0)
+		return NULL;
 	ws = ws_new(&c->io, (uint64_t)c->cfg->max_message);
 	if (ws == NULL || send_101(c, key, key_len, &auth) < 0 ||
 	    ws_prime(ws, rb->data + rb->head_len,
@@ -212,21 +253,23 @@ static void serve(struct conn *c)
 		c->end = "out of memory";
 		goto out;
 	}
-	if (c->tls && io_tls_accept(&c->io, c->w->tls_ctx, c->start_ms +
+	if (c->kind == LISTEN_TLS && io_tls_accept(&c->io, c->w->tls_ctx, c->start_ms +
 				    cfg->handshake_timeout * 1000, &c->end) < 0)
 		goto out;
 	status = read_head(c, &rb);
 	if (status == 400) {
 		respond(c, "400 Bad Request", "text/plain", NULL,
-			"malformed request\n");
+			"malformed request\n", 18);
 		c->end = "malformed request";
 	} else if (status == 431) {
 		respond(c, "431 Request Header Fields Too Large", "text/plain",
-			NULL, "request header too large\n");
+			NULL, "request header too large\n", 25);
 		c->end = "request header too large";
 	}
 	if (status != 0)
 		goto out;
+	clientaddr_resolve(c->w->pol->trusted, (struct sockaddr *)&c->client_sa,
+			   &rb.req, &c->client_sa, c->client, sizeof(c->client));
 	ws = upgrade(c, &rb);
 	free(rb.data);
 	free(rb.headers);
@@ -235,6 +278,7 @@ static void serve(struct conn *c)
 	if (ws != NULL) {
 		tunnel_run(c, ws);
 		ws_free(ws);
+		adm_release(c->w->pol->adm, &c->ticket);
 	}
 out:
 	free(rb.data);

@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "../shared/admission.h"
 #include "command.h"
 #include "io.h"
 
@@ -20,7 +21,11 @@ struct conn {
 	struct worker *w;
 	const struct config *cfg;
 	struct io io;			/* the client */
-	int tls;			/* came in on a TLS listener */
+	int kind;			/* enum listen_kind it came in on */
+	struct sockaddr_storage client_sa; /* the client (behind proxies) */
+	struct jwt_claims *claims;	/* destination limits of its JWT */
+	struct adm_ticket ticket;	/* its admission slot */
+	int jwt;			/* authenticated by a JWT */
 	_Atomic int tcp_fd;		/* the target, or -1 */
 	atomic_int cut;			/* cut by the worker's drain deadline */
 	char id[9];			/* short id on every log line */

@@ -736,6 +736,17 @@ int egress_allowed(const struct egress *e, const char *host,
 	return 1;
 }
 
+int egress_allow_listed(const struct egress *e, const struct sockaddr *sa)
+{
+	struct ip raw, eff;
+	unsigned port;
+
+	if (e == NULL || sa == NULL || ip_from_sockaddr(sa, &raw, &port) < 0)
+		return 0;
+	ip_effective(&raw, &eff);
+	return rules_match(&e->allow, NULL, &eff, port);
+}
+
 /* ---- description ---- */
 
 static void append(char *out, size_t size, size_t *used, const char *s)

@@ -64,6 +64,11 @@ int egress_allowed(const struct egress *e, const char *host,
 /* One-line summary for the startup log, e.g. "default (internal refused),
  * allow=2 [10.0.0.0/8 *.example.com:443], deny=0, own=3". Truncated to
  * size. */
+/* 1 when sa (address and port) matches an entry of the allow list, with
+ * no other rule applied: this is how a plain address list, such as
+ * trusted_proxies, is matched. */
+int egress_allow_listed(const struct egress *e, const struct sockaddr *sa);
+
 void egress_describe(const struct egress *e, char *out, size_t size);
 
 #endif

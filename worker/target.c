@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "../shared/util.h"
+#include "egress.h"
 
 static void tune_socket(int fd)
 {
@@ -70,14 +71,16 @@ fail:
 	return -1;
 }
 
-/* Tries every address of host. Returns the fd or -1 with res->err set. */
-static int connect_host(const char *host, int port, int timeout_ms,
-			struct target_result *res)
+/* Tries every address of host the policy allows. Returns the fd or -1
+ * with res->err set. */
+static int connect_host(const struct egress *egress, const char *host,
+			int port, int timeout_ms, struct target_result *res)
 {
 	struct addrinfo hints, *list = NULL, *ai;
-	char portstr[8];
+	char portstr[8], addr[64] = "?";
 	int64_t deadline = now_ms() + timeout_ms;
-	int fd = -1, r, last = 0;
+	int fd = -1, r, last = 0, tried = 0;
+	const char *why = NULL;
 
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_family = AF_UNSPEC;
@@ -91,6 +94,11 @@ static int connect_host(const char *host, int port, int timeout_ms,
 		return -1;
 	}
 	for (ai = list; ai != NULL && fd < 0; ai = ai->ai_next) {
+		if (!egress_allowed(egress, host, ai->ai_addr, &why)) {
+			sockaddr_format(ai->ai_addr, addr, sizeof(addr));
+			continue;
+		}
+		tried++;
 		fd = connect_addr(ai, deadline);
 		if (fd >= 0)
 			sockaddr_format(ai->ai_addr, res->peer, sizeof(res->peer));
@@ -100,25 +108,38 @@ static int connect_host(const char *host, int port, int timeout_ms,
 			break;
 	}
 	freeaddrinfo(list);
-	if (fd < 0)
+	if (fd < 0 && tried == 0) {
+		res->refused = 1;
+		snprintf(res->err, sizeof(res->err),
+			 "refused by egress policy: %s is %s", addr,
+			 why != NULL ? why : "not allowed");
+	} else if (fd < 0) {
 		snprintf(res->err, sizeof(res->err), "connect to %s:%d failed: %s",
 			 host, port, last == ETIMEDOUT ? "timed out" : strerror(last));
+	}
 	return fd;
 }
 
-int target_connect(const char *host, int port, const char *const *fallbacks,
-		   size_t nfallbacks, int timeout_ms, struct target_result *res)
+int target_connect(const struct egress *egress, const char *host, int port,
+		   const char *const *fallbacks, size_t nfallbacks,
+		   int timeout_ms, struct target_result *res)
 {
+	int refused;
+
 	int64_t start = now_ms();
 	char first_err[sizeof(res->err)];
 
 	memset(res, 0, sizeof(*res));
 	res->via = "direct";
-	res->fd = connect_host(host, port, timeout_ms, res);
+	res->fd = connect_host(egress, host, port, timeout_ms, res);
+	refused = res->refused;
 	if (res->fd < 0 && nfallbacks > 0) {
 		memcpy(first_err, res->err, sizeof(first_err));
 		for (size_t i = 0; i < nfallbacks && res->fd < 0; i++) {
-			res->fd = connect_host(fallbacks[i], port, timeout_ms, res);
+			res->refused = 0;
+			res->fd = connect_host(egress, fallbacks[i], port,
+					       timeout_ms, res);
+			refused &= res->refused;
 			if (res->fd >= 0)
 				res->via = fallbacks[i];
 		}
@@ -127,6 +148,9 @@ int target_connect(const char *host, int port, const char *const *fallbacks,
 				 "%.100s (and %zu fallback hosts failed)",
 				 first_err, nfallbacks);
 	}
+	res->refused = res->fd < 0 && refused;
+	if (res->fd >= 0)
+		res->err[0] = '\0';
 	res->connect_ms = (long)(now_ms() - start);
 	return res->fd >= 0 ? 0 : -1;
 }

@@ -21,12 +21,16 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "../shared/admission.h"
 #include "../shared/config.h"
+#include "../shared/jwt.h"
 #include "../shared/log.h"
 #include "../shared/util.h"
 #include "command.h"
 #include "conn.h"
+#include "routes.h"
 #include "target.h"
+#include "worker.h"
 #include "ws.h"
 
 #define TBUF_SIZE (64 * 1024)	/* one read from the target */
@@ -49,7 +53,13 @@ struct tunnel {
 	size_t olen;
 	uint8_t *tbuf;
 	int64_t last_rx, ping_sent, last_data;
+	int opened;		/* reached CONNECTED */
 };
+
+static void count(struct tunnel *t, enum adm_counter k, uint64_t n)
+{
+	adm_count(t->c->w->pol->adm, t->c->w->cell, k, n);
+}
 
 /* How long a write may block before the peer counts as gone. */
 static int write_timeout_ms(const struct config *cfg)
@@ -98,6 +108,7 @@ static void flush_out(struct tunnel *t)
 		return;
 	}
 	t->c->up += t->olen;
+	count(t, ADM_C_BYTES_UP, t->olen);
 	t->olen = 0;
 	t->last_data = now_ms();
 }
@@ -155,6 +166,21 @@ static const char *first_data(struct tunnel *t, const struct connect_req *r,
 	return *owned;
 }
 
+/* A JWT's destination claim narrows where the client may go: the target
+ * and any PYIP hosts it names (the operator's own fallback_hosts are not
+ * the client's choice). Returns the number of allowed hosts kept. */
+static size_t client_hosts_allowed(const struct tunnel *t, const char **hosts,
+				   size_t n, int port)
+{
+	size_t k = 0;
+
+	for (size_t i = 0; i < n; i++)
+		if (t->c->claims == NULL ||
+		    jwt_dest_allowed(t->c->claims, hosts[i], port))
+			hosts[k++] = hosts[i];
+	return k;
+}
+
 static int open_target(struct tunnel *t, const struct connect_req *r)
 {
 	char storage[1024];
@@ -163,17 +189,29 @@ static int open_target(struct tunnel *t, const struct connect_req *r)
 	size_t nfb = t->cfg->fallback_hosts.n;
 	struct target_result res;
 
+	if (t->c->claims != NULL &&
+	    !jwt_dest_allowed(t->c->claims, r->host, r->port)) {
+		count(t, ADM_C_REFUSED_EGRESS, 1);
+		fail(t, "destination not allowed by token", t->c->target);
+		return -1;
+	}
 	if (r->pyip != NULL && r->pyip_len > 0) {
 		nfb = target_split_hosts(r->pyip, r->pyip_len, storage,
 					 sizeof(storage), hosts,
 					 TARGET_MAX_FALLBACKS);
+		nfb = client_hosts_allowed(t, hosts, nfb, r->port);
 		fb = hosts;
 	}
-	if (target_connect(r->host, r->port, fb, nfb,
+	if (target_connect(t->c->w->pol->egress, r->host, r->port, fb, nfb,
 			   (int)t->cfg->connect_timeout * 1000, &res) < 0) {
-		fail(t, "connect failed", res.err);
+		count(t, res.refused ? ADM_C_REFUSED_EGRESS
+				     : ADM_C_CONNECT_ERRORS, 1);
+		fail(t, res.refused ? "egress refused" : "connect failed",
+		     res.err);
 		return -1;
 	}
+	adm_observe(t->c->w->pol->adm, t->c->w->cell, ADM_H_CONNECT,
+		    (double)res.connect_ms / 1000.0);
 	t->tcp.fd = res.fd;
 	atomic_store(&t->c->tcp_fd, res.fd);
 	(void)io_set_timeouts(res.fd, write_timeout_ms(t->cfg), 0);
@@ -219,7 +257,10 @@ static void do_connect(struct tunnel *t, const char *msg, size_t len)
 	}
 	free(owned);
 	t->c->up += dlen;
+	count(t, ADM_C_BYTES_UP, dlen);
+	count(t, ADM_C_TUNNELS_OK, 1);
 	t->state = T_OPEN;
+	t->opened = 1;
 	t->last_data = now_ms();
 	if (ws_send(t->ws, WS_TEXT, "CONNECTED", 9) < 0)
 		finish(t, "client write error", 0);
@@ -401,6 +442,7 @@ static void on_target_readable(struct tunnel *t)
 		return;
 	}
 	t->c->down += (uint64_t)n;
+	count(t, ADM_C_BYTES_DOWN, (uint64_t)n);
 	t->last_data = now_ms();
 	if (n < TBUF_SIZE / 2) {
 		/* Drained: an idle tunnel holds no buffer. */
@@ -541,6 +583,9 @@ void tunnel_run(struct conn *c, struct ws *ws)
 	cmd_reset(&t);
 	free(t.obuf);
 	free(t.tbuf);
+	if (t.opened)
+		adm_observe(c->w->pol->adm, c->w->cell, ADM_H_DURATION,
+			    (double)(now_ms() - c->start_ms) / 1000.0);
 	log_msg(LOG_INFO, c->id, "access client=%s user=%s target=%s up=%llu "
 		"down=%llu dur_ms=%lld end=\"%s\"", c->client, c->user,
 		c->target, (unsigned long long)c->up,

@@ -25,6 +25,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "../shared/admission.h"
 #include "../shared/log.h"
 #include "../shared/tls.h"
 #include "../shared/util.h"
@@ -104,8 +105,13 @@ void worker_unregister(struct worker *w, struct conn *c)
 	atomic_fetch_sub(&w->active, 1);
 }
 
+int worker_draining(void)
+{
+	return stop_req != RUN;
+}
+
 static void spawn(struct worker *w, int fd, const struct sockaddr *peer,
-		  int tls)
+		  int kind)
 {
 	struct conn *c = conn_new(w, fd, peer);
 	pthread_t th;
@@ -117,7 +123,7 @@ static void spawn(struct worker *w, int fd, const struct sockaddr *peer,
 		return;
 	}
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	c->tls = tls;
+	c->kind = kind;
 	worker_register(w, c);
 	r = pthread_create(&th, &w->thread_attr, conn_thread, c);
 	if (r != 0) {
@@ -129,7 +135,7 @@ static void spawn(struct worker *w, int fd, const struct sockaddr *peer,
 }
 
 /* Accepts what is queued on fd. Returns -1 when out of descriptors. */
-static int accept_ready(struct worker *w, int fd, int tls)
+static int accept_ready(struct worker *w, int fd, int kind)
 {
 	for (int i = 0; i < 64; i++) {
 		struct sockaddr_storage ss;
@@ -138,7 +144,7 @@ static int accept_ready(struct worker *w, int fd, int tls)
 				  SOCK_CLOEXEC);
 
 		if (cfd >= 0) {
-			spawn(w, cfd, (struct sockaddr *)&ss, tls);
+			spawn(w, cfd, (struct sockaddr *)&ss, kind);
 			continue;
 		}
 		if (errno == EINTR || errno == ECONNABORTED)
@@ -168,13 +174,14 @@ static void accept_loop(struct worker *w)
 		p[i + 1].events = POLLIN;
 	}
 	while (stop_req == RUN) {
-		int r = poll(p, n + 1, -1);
+		int r = poll(p, n + 1, 1000);
 		char buf[16];
 
 		if (r < 0 && errno != EINTR)
 			fatal("poll: %s", strerror(errno));
 		if (p[0].revents != 0)
 			(void)!read(wake_pipe[0], buf, sizeof(buf));
+		adm_flush(w->pol->adm, w->cell);	/* releases queued while busy */
 		if (reopen_req) {
 			reopen_req = 0;
 			if (log_open(w->cfg->log_file) < 0)
@@ -183,7 +190,7 @@ static void accept_loop(struct worker *w)
 		}
 		for (size_t i = 1; r > 0 && i <= n; i++)
 			if (p[i].revents != 0 &&
-			    accept_ready(w, p[i].fd, w->listen_tls[i - 1]) < 0)
+			    accept_ready(w, p[i].fd, w->listen_kind[i - 1]) < 0)
 				poll(NULL, 0, 100);
 	}
 	free(p);
@@ -262,7 +269,7 @@ static void setup_tls(struct worker *w)
 	char err[300];
 
 	for (size_t i = 0; i < w->nlisten; i++) {
-		if (!w->listen_tls[i])
+		if (w->listen_kind[i] != LISTEN_TLS)
 			continue;
 		w->tls_ctx = tls_server_ctx(w->cfg->tls_cert, w->cfg->tls_key,
 					    err, sizeof(err));
@@ -299,8 +306,11 @@ void worker_main(const struct worker_args *a)
 	w.cfg = cfg;
 	w.slot = slot;
 	w.listen_fds = a->fds;
-	w.listen_tls = a->tls;
+	w.listen_kind = a->kinds;
 	w.nlisten = a->nfds;
+	w.pol = a->pol;
+	w.cell = a->cell;
+	w.master = a->master;
 	setup_tls(&w);
 	become_worker(a);
 	pthread_mutex_init(&w.lock, NULL);

@@ -14,14 +14,32 @@
 #include "../shared/privs.h"
 
 struct conn;
+struct adm;
+struct egress;
+struct jwt_keyset;
+
+/* What a listening socket is for. */
+enum listen_kind { LISTEN_PLAIN = 0, LISTEN_TLS = 1, LISTEN_METRICS = 2 };
+
+/* Read-only decisions shared by every connection of a worker, built by
+ * the master from the configuration (and rebuilt on reload). */
+struct worker_policy {
+	struct jwt_keyset *jwt;		/* NULL: JWT off */
+	struct egress *egress;		/* destinations */
+	struct egress *trusted;		/* trusted proxies, or NULL */
+	struct adm *adm;		/* the shared admission region */
+};
 
 struct worker {
 	const struct config *cfg;
 	int slot;			/* worker slot number */
 	const int *listen_fds;
-	const int *listen_tls;		/* 1: that socket speaks TLS */
+	const int *listen_kind;		/* enum listen_kind per socket */
 	size_t nlisten;
 	struct ssl_ctx_st *tls_ctx;	/* SSL_CTX for TLS listeners */
+	const struct worker_policy *pol;
+	int cell;			/* this worker's admission cell */
+	pid_t master;
 	pthread_attr_t thread_attr;
 	pthread_mutex_t lock;		/* guards conns */
 	struct conn *conns;
@@ -34,14 +52,19 @@ struct worker_args {
 	const struct config *cfg;
 	int slot;
 	const int *fds;		/* this slot's listening sockets */
-	const int *tls;		/* per socket: 1 if it speaks TLS */
+	const int *kinds;	/* per socket: enum listen_kind */
 	size_t nfds;
 	pid_t master;		/* the parent; the worker ends if it dies */
 	struct privs privs;	/* whom to run as */
+	const struct worker_policy *pol;
+	int cell;		/* admission cell claimed by the master */
 };
 
 /* Runs a worker until told to stop; never returns (exits the process). */
 void worker_main(const struct worker_args *a) __attribute__((noreturn));
+
+/* 1 once this worker has been told to stop accepting. */
+int worker_draining(void);
 
 void worker_register(struct worker *w, struct conn *c);
 void worker_unregister(struct worker *w, struct conn *c);

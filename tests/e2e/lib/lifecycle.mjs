@@ -9,7 +9,7 @@ import os from 'node:os';
 import { readFileSync, readdirSync, writeFileSync, renameSync, rmSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { openTunnel } from './client.mjs';
-import { ECH3_BIN, sleep } from './server.mjs';
+import { ECH3_BIN, sleep, isEch3Pid } from './server.mjs';
 
 export { sleep };
 
@@ -38,12 +38,7 @@ export function procPpid(pid) {
 export function isRunningEch3(pid) {
   const st = procState(pid);
   if (st === null || st === 'Z' || st === 'X' || st === 'x') return false;
-  try {
-    const exe = readFileSync(`/proc/${pid}/cmdline`, 'latin1').split('\0')[0];
-    return path.basename(exe) === path.basename(ECH3_BIN);
-  } catch {
-    return false;
-  }
+  return isEch3Pid(pid);
 }
 
 /** Children of pid (its workers, for a master) that are running ech3 processes. */

@@ -32,10 +32,15 @@ for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
   process.once(sig, () => { killAllNow(); process.exit(128 + 1); });
 }
 
-function isEch3Pid(pid) {
+// Every server this test process starts carries this tag in its environment, so cleanup never
+// signals a process of another test that happens to reuse a recorded pid (pid_max is small here).
+export const TEST_TAG = `E2E_TAG=${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2)}`;
+
+export function isEch3Pid(pid) {
   try {
     const exe = readFileSync(`/proc/${pid}/cmdline`, 'latin1').split('\0')[0];
-    return path.basename(exe) === path.basename(ECH3_BIN);
+    if (path.basename(exe) !== path.basename(ECH3_BIN)) return false;
+    return readFileSync(`/proc/${pid}/environ`, 'latin1').split('\0').includes(TEST_TAG);
   } catch {
     return false;
   }
@@ -93,6 +98,7 @@ export async function startServer(opts = {}) {
     else childEnv[k] = String(v);
   }
 
+  childEnv[TEST_TAG.split('=')[0]] = TEST_TAG.split('=')[1];
   const proc = spawn(ECH3_BIN, argv, { env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
   const lines = [];
   const listeners = new Set();
