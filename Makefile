@@ -31,12 +31,17 @@ LIB_OBJ    = $(filter-out $(BUILD)/obj/master/main.o,$(OBJ))
 
 all: $(BUILD)/ech3
 
+# `make V=1` shows the full commands.
+Q = $(if $(V),,@)
+
 $(BUILD)/ech3: $(OBJ)
-	$(CC) $(ALL_LDFLAGS) -o $@ $(OBJ) $(LIBS)
+	@echo "  LD    $@"
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $(OBJ) $(LIBS)
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
+	@echo "  CC    $<"
+	$(Q)$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
 
 -include $(DEP)
 
@@ -57,7 +62,8 @@ UNIT_BIN = $(UNIT_SRC:tests/unit/%.c=$(BUILD)/unit/%)
 
 $(BUILD)/unit/%: tests/unit/%.c $(LIB_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -Wno-missing-prototypes $(ALL_LDFLAGS) -o $@ $< \
+	@echo "  CC    $<"
+	$(Q)$(CC) $(ALL_CFLAGS) -Wno-missing-prototypes $(ALL_LDFLAGS) -o $@ $< \
 		$(LIB_OBJ) $(LIBS) -lcmocka
 
 unit: $(UNIT_BIN)

@@ -13,6 +13,7 @@
 #include "../shared/log.h"
 #include "master.h"
 #include "options.h"
+#include "tokencmd.h"
 #include "upgrade.h"
 
 /* ech3 -s NAME: signals the master whose pid is in pid_file. */
@@ -49,6 +50,8 @@ int main(int argc, char **argv)
 	char err[CONFIG_ERR_MAX];
 	int rc;
 
+	if (argc > 1 && strcmp(argv[1], "token") == 0)
+		return tokencmd_main(argc - 1, argv + 1);
 	if (options_parse(&opt, argc, argv) < 0)
 		return 2;
 	switch (opt.mode) {

@@ -18,6 +18,7 @@ void options_usage(FILE *out)
 {
 	fputs(
 "usage: ech3 [options]\n"
+"       ech3 token --sub NAME [options]   (mint a JWT; ech3 token --help)\n"
 "\n"
 "A WebSocket-to-TCP tunnel server (pre-forked master and workers).\n"
 "\n"
@@ -51,7 +52,7 @@ void options_usage(FILE *out)
 	      out);
 }
 
-static int push_set(struct options *o, const char *s)
+int options_add_set(struct options *o, const char *s)
 {
 	char **v = realloc(o->sets, (o->nsets + 1) * sizeof(*v));
 
@@ -105,9 +106,9 @@ int options_parse(struct options *o, int argc, char **argv)
 		case 'l': r = add_listen(o, optarg); break;
 		case 'w':
 			snprintf(buf, sizeof(buf), "workers=%s", optarg);
-			r = push_set(o, buf);
+			r = options_add_set(o, buf);
 			break;
-		case 'S': r = push_set(o, optarg); break;
+		case 'S': r = options_add_set(o, optarg); break;
 		case 't': o->mode = MODE_TEST; break;
 		case 's':
 			o->mode = MODE_SIGNAL;

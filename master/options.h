@@ -26,6 +26,9 @@ struct options {
 int options_parse(struct options *o, int argc, char **argv);
 void options_free(struct options *o);
 
+/* Appends a "key=value" as --set does. Returns 0 or -1 (out of memory). */
+int options_add_set(struct options *o, const char *s);
+
 /* Builds and checks a config. NULL with err set when invalid. */
 struct config *options_build_config(const struct options *o, char *err,
 				    size_t errlen);
