@@ -18,6 +18,7 @@
 #include <sys/socket.h>
 
 #include "log.h"
+#include "url.h"
 #include "util.h"
 
 enum cfg_type { T_INT, T_BOOL, T_STR, T_LIST, T_ENUM };
@@ -128,6 +129,14 @@ static const struct cfg_def defs[] = {
 	{ "metrics_listen", T_STR, OFF(metrics_listen), "", 0, 0, NULL, 0,
 	  "Serve /metrics without auth on this separate address (e.g. "
 	  "127.0.0.1:9100); empty: no such listener." },
+	{ "target_url", T_STR, OFF(target_url), "", 0, 0, NULL, 0,
+	  "Fixed target instead of the tunnel protocol: tcp://host:port "
+	  "(bytes piped to one TCP service) or ws[s]://host[:port]/path "
+	  "(reverse proxy to a WebSocket backend). Empty: the tunnel "
+	  "protocol. Egress policy applies to it too." },
+	{ "target_ca_file", T_STR, OFF(target_ca_file), "", 0, 0, NULL, 0,
+	  "CA bundle verifying a wss:// target_url; empty: the system "
+	  "store." },
 	{ "fallback_hosts", T_LIST, OFF(fallback_hosts), "", 0, 0, NULL, 0,
 	  "Hosts tried in order, with the target's port, when the direct "
 	  "connect fails (compat env PRIP, comma-separated)." },
@@ -745,6 +754,15 @@ int config_finish(struct config *cfg, char *err, size_t errlen)
 		if ((unsigned char)*p < 0x20 || *p == 0x7f) {
 			set_err(err, errlen, "token: must not contain control "
 				"characters (it travels in an HTTP header)");
+			return -1;
+		}
+	}
+	{
+		struct url u;
+		const char *why = NULL;
+		if (url_parse(cfg->target_url, &u, &why) < 0) {
+			set_err(err, errlen, "target_url: '%s': %s",
+				cfg->target_url, why);
 			return -1;
 		}
 	}

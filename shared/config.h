@@ -67,6 +67,10 @@ struct config {
 	char *metrics_token;
 	char *metrics_listen;
 
+	/* fixed target */
+	char *target_url;
+	char *target_ca_file;
+
 	/* tunnel */
 	struct strlist fallback_hosts;
 	int first_data_base64;	/* enum first_data_b64 */

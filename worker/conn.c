@@ -18,6 +18,7 @@
 #include "auth.h"
 #include "clientaddr.h"
 #include "http.h"
+#include "proxy.h"
 #include "routes.h"
 #include "tunnel.h"
 #include "worker.h"
@@ -105,7 +106,7 @@ static int read_head(struct conn *c, struct request_buf *rb)
 }
 
 static int send_101(struct conn *c, const char *key, size_t key_len,
-		    const struct auth_result *auth)
+		    const char *protocol, size_t protocol_len)
 {
 	char accept[29], head[512];
 	int n;
@@ -115,10 +116,10 @@ static int send_101(struct conn *c, const char *key, size_t key_len,
 		     "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
 		     "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n",
 		     accept);
-	if (auth->protocol != NULL && auth->protocol_len < 400 - (size_t)n)
+	if (protocol != NULL && protocol_len < 400 - (size_t)n)
 		n += snprintf(head + n, sizeof(head) - (size_t)n,
 			      "Sec-WebSocket-Protocol: %.*s\r\n",
-			      (int)auth->protocol_len, auth->protocol);
+			      (int)protocol_len, protocol);
 	n += snprintf(head + n, sizeof(head) - (size_t)n, "\r\n");
 	return io_write_all(&c->io, head, (size_t)n, 0);
 }
@@ -194,11 +195,13 @@ static int admit(struct conn *c)
 	return -1;
 }
 
-/* Handles an upgrade request; returns the WebSocket on success. */
-static struct ws *upgrade(struct conn *c, struct request_buf *rb)
+/* Handles an upgrade request; returns the WebSocket on success (and the
+ * opened fixed target in *proxy when target_url is set). */
+static struct ws *upgrade(struct conn *c, struct request_buf *rb,
+			  struct proxy **proxy)
 {
-	const char *key = NULL;
-	size_t key_len = 0;
+	const char *key = NULL, *proto;
+	size_t key_len = 0, plen;
 	struct auth_result auth;
 	struct ws *ws;
 
@@ -227,8 +230,15 @@ static struct ws *upgrade(struct conn *c, struct request_buf *rb)
 	}
 	if (authenticate(c, &rb->req, &auth) < 0 || admit(c) < 0)
 		return NULL;
+	proto = auth.protocol;
+	plen = auth.protocol_len;
+	if (c->cfg->target_url[0] != '\0' &&
+	    proxy_open(c, &rb->req, &auth, proxy, &proto, &plen) < 0) {
+		adm_release(c->w->pol->adm, &c->ticket);
+		return NULL;
+	}
 	ws = ws_new(&c->io, (uint64_t)c->cfg->max_message);
-	if (ws == NULL || send_101(c, key, key_len, &auth) < 0 ||
+	if (ws == NULL || send_101(c, key, key_len, proto, plen) < 0 ||
 	    ws_prime(ws, rb->data + rb->head_len,
 		     rb->len - (size_t)rb->head_len) < 0) {
 		ws_free(ws);
@@ -238,10 +248,21 @@ static struct ws *upgrade(struct conn *c, struct request_buf *rb)
 	return ws;
 }
 
+/* The access line, when a tunnel ends: never a token or payload. */
+static void log_access(const struct conn *c)
+{
+	log_msg(LOG_INFO, c->id, "access client=%s user=%s target=%s up=%llu "
+		"down=%llu dur_ms=%lld end=\"%s\"", c->client, c->user,
+		c->target, (unsigned long long)c->up,
+		(unsigned long long)c->down,
+		(long long)(now_ms() - c->start_ms), c->end ? c->end : "-");
+}
+
 static void serve(struct conn *c)
 {
 	const struct config *cfg = c->cfg;
 	struct request_buf rb;
+	struct proxy *proxy = NULL;
 	struct ws *ws;
 	int status;
 
@@ -270,16 +291,21 @@ static void serve(struct conn *c)
 		goto out;
 	clientaddr_resolve(c->w->pol->trusted, (struct sockaddr *)&c->client_sa,
 			   &rb.req, &c->client_sa, c->client, sizeof(c->client));
-	ws = upgrade(c, &rb);
+	ws = upgrade(c, &rb, &proxy);
 	free(rb.data);
 	free(rb.headers);
 	rb.data = NULL;
 	rb.headers = NULL;
 	if (ws != NULL) {
-		tunnel_run(c, ws);
+		if (proxy != NULL)
+			proxy_run(c, ws, proxy);
+		else
+			tunnel_run(c, ws);
 		ws_free(ws);
-		adm_release(c->w->pol->adm, &c->ticket);
+		log_access(c);
 	}
+	proxy_free(proxy);
+	adm_release(c->w->pol->adm, &c->ticket);
 out:
 	free(rb.data);
 	free(rb.headers);

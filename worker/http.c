@@ -88,11 +88,29 @@ static int parse_header(const char *s, size_t n, struct http_header *h)
 	return 0;
 }
 
-long http_parse_request(const char *buf, size_t len, struct http_request *req,
-			struct http_header *headers, size_t max)
+static int parse_status_line(const char *s, size_t n,
+			     struct http_request *req, int *status)
+{
+	if (n < 12 || memcmp(s, "HTTP/1.", 7) != 0 ||
+	    (s[7] != '0' && s[7] != '1') || s[8] != ' ')
+		return -1;
+	for (int i = 9; i < 12; i++)
+		if (s[i] < '0' || s[i] > '9')
+			return -1;
+	if (n > 12 && s[12] != ' ')
+		return -1;
+	req->minor = s[7] - '0';
+	*status = (s[9] - '0') * 100 + (s[10] - '0') * 10 + (s[11] - '0');
+	return 0;
+}
+
+/* Parses the first line with first_line, then the header lines. */
+static long parse_head(const char *buf, size_t len, struct http_request *req,
+		       struct http_header *headers, size_t max, int *status)
 {
 	size_t pos = 0;
 	long nl;
+	int r;
 
 	memset(req, 0, sizeof(*req));
 	req->headers = headers;
@@ -101,7 +119,10 @@ long http_parse_request(const char *buf, size_t len, struct http_request *req,
 		return HTTP_BAD;	/* NUL in the head, even an unfinished one */
 	if (nl < 0)
 		return HTTP_INCOMPLETE;
-	if (parse_request_line(buf, line_len(buf, 0, nl), req) < 0)
+	r = status != NULL
+		    ? parse_status_line(buf, line_len(buf, 0, nl), req, status)
+		    : parse_request_line(buf, line_len(buf, 0, nl), req);
+	if (r < 0)
 		return HTTP_BAD;
 	pos = (size_t)nl + 1;
 	for (;;) {
@@ -124,6 +145,18 @@ long http_parse_request(const char *buf, size_t len, struct http_request *req,
 		req->nheaders++;
 		pos = (size_t)nl + 1;
 	}
+}
+
+long http_parse_request(const char *buf, size_t len, struct http_request *req,
+			struct http_header *headers, size_t max)
+{
+	return parse_head(buf, len, req, headers, max, NULL);
+}
+
+long http_parse_response(const char *buf, size_t len, struct http_request *req,
+			 struct http_header *headers, size_t max, int *status)
+{
+	return parse_head(buf, len, req, headers, max, status);
 }
 
 const struct http_header *http_header_get(const struct http_request *req,

@@ -35,6 +35,11 @@ struct http_request {
 long http_parse_request(const char *buf, size_t len, struct http_request *req,
 			struct http_header *headers, size_t max);
 
+/* Parses a response head ("HTTP/1.1 101 ...", headers, blank line) the
+ * same way; req->minor is set and *status gets the status code. */
+long http_parse_response(const char *buf, size_t len, struct http_request *req,
+			 struct http_header *headers, size_t max, int *status);
+
 /* The first header named name (case-insensitive), or NULL. */
 const struct http_header *http_header_get(const struct http_request *req,
 					  const char *name);

@@ -586,9 +586,4 @@ void tunnel_run(struct conn *c, struct ws *ws)
 	if (t.opened)
 		adm_observe(c->w->pol->adm, c->w->cell, ADM_H_DURATION,
 			    (double)(now_ms() - c->start_ms) / 1000.0);
-	log_msg(LOG_INFO, c->id, "access client=%s user=%s target=%s up=%llu "
-		"down=%llu dur_ms=%lld end=\"%s\"", c->client, c->user,
-		c->target, (unsigned long long)c->up,
-		(unsigned long long)c->down,
-		(long long)(now_ms() - c->start_ms), c->end ? c->end : "-");
 }

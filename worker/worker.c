@@ -263,10 +263,18 @@ static void __attribute__((noreturn)) drain_and_exit(struct worker *w)
 	_exit(0);
 }
 
-/* Loads the certificate when this worker has a TLS listener. */
+/* Loads the certificate when this worker has a TLS listener, and the CA
+ * store for a wss:// target_url. */
 static void setup_tls(struct worker *w)
 {
 	char err[300];
+
+	if (strncmp(w->cfg->target_url, "wss://", 6) == 0) {
+		w->upstream_ctx = tls_client_ctx(w->cfg->target_ca_file, err,
+						 sizeof(err));
+		if (w->upstream_ctx == NULL)
+			fatal("worker %d: target_ca_file: %s", w->slot, err);
+	}
 
 	for (size_t i = 0; i < w->nlisten; i++) {
 		if (w->listen_kind[i] != LISTEN_TLS)

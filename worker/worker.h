@@ -37,6 +37,7 @@ struct worker {
 	const int *listen_kind;		/* enum listen_kind per socket */
 	size_t nlisten;
 	struct ssl_ctx_st *tls_ctx;	/* SSL_CTX for TLS listeners */
+	struct ssl_ctx_st *upstream_ctx; /* SSL_CTX for a wss:// target_url */
 	const struct worker_policy *pol;
 	int cell;			/* this worker's admission cell */
 	pid_t master;

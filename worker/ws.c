@@ -10,6 +10,7 @@
 
 #include <arpa/inet.h>
 #include <openssl/evp.h>
+#include <openssl/rand.h>
 #include <stdlib.h>
 #include <string.h>
 #include <wslay/wslay.h>
@@ -45,6 +46,7 @@ struct ws {
 
 	int send_failed;
 	int close_sent;
+	int client;		/* ech3's own client side: masks, expects unmasked */
 };
 
 static ssize_t recv_cb(uint8_t *buf, size_t len, int flags, void *user)
@@ -77,8 +79,7 @@ static ssize_t send_cb(const uint8_t *data, size_t len, int flags, void *user)
 static int genmask_cb(uint8_t *buf, size_t len, void *user)
 {
 	(void)user;
-	memset(buf, 0, len);	/* a server never masks */
-	return 0;
+	return RAND_bytes(buf, (int)len) == 1 ? 0 : -1;
 }
 
 struct ws *ws_new(struct io *io, uint64_t max_message)
@@ -96,6 +97,15 @@ struct ws *ws_new(struct io *io, uint64_t max_message)
 		free(ws);
 		return NULL;
 	}
+	return ws;
+}
+
+struct ws *ws_new_client(struct io *io, uint64_t max_message)
+{
+	struct ws *ws = ws_new(io, max_message);
+
+	if (ws != NULL)
+		ws->client = 1;
 	return ws;
 }
 
@@ -195,8 +205,10 @@ static enum ws_event_type frame_start(struct ws *ws,
 {
 	if (f->rsv != 0)
 		return fail(ev, 1002, "RSV bits set");
-	if (!f->mask)
+	if (!ws->client && !f->mask)
 		return fail(ev, 1002, "unmasked client frame");
+	if (ws->client && f->mask)
+		return fail(ev, 1002, "masked server frame");
 	ws->in_frame = 1;
 	ws->f_opcode = f->opcode;
 	ws->f_fin = f->fin;
@@ -294,7 +306,8 @@ enum ws_event_type ws_next(struct ws *ws, struct ws_event *ev)
 	}
 }
 
-int ws_send(struct ws *ws, enum ws_opcode op, const void *data, size_t len)
+int ws_send_frame(struct ws *ws, enum ws_opcode op, int fin,
+		  const void *data, size_t len)
 {
 	struct wslay_frame_iocb f;
 	ssize_t r;
@@ -302,8 +315,9 @@ int ws_send(struct ws *ws, enum ws_opcode op, const void *data, size_t len)
 	if (ws->send_failed || ws->close_sent)
 		return -1;
 	memset(&f, 0, sizeof(f));
-	f.fin = 1;
+	f.fin = fin ? 1 : 0;
 	f.opcode = op;
+	f.mask = ws->client;
 	f.payload_length = len;
 	f.data = data;
 	f.data_length = len;
@@ -315,16 +329,33 @@ int ws_send(struct ws *ws, enum ws_opcode op, const void *data, size_t len)
 	return 0;
 }
 
-int ws_send_close(struct ws *ws, uint16_t code)
+int ws_send(struct ws *ws, enum ws_opcode op, const void *data, size_t len)
 {
-	uint8_t p[2] = { (uint8_t)(code >> 8), (uint8_t)code };
+	return ws_send_frame(ws, op, 1, data, len);
+}
+
+int ws_send_close_reason(struct ws *ws, uint16_t code, const void *reason,
+			 size_t len)
+{
+	uint8_t p[125];
 	int r;
 
 	if (ws->close_sent)
 		return 0;
-	r = ws_send(ws, WS_CLOSE, p, sizeof(p));
+	if (len > sizeof(p) - 2)
+		len = sizeof(p) - 2;
+	p[0] = (uint8_t)(code >> 8);
+	p[1] = (uint8_t)code;
+	if (len > 0)
+		memcpy(p + 2, reason, len);
+	r = ws_send(ws, WS_CLOSE, p, len + 2);
 	ws->close_sent = 1;
 	return r;
+}
+
+int ws_send_close(struct ws *ws, uint16_t code)
+{
+	return ws_send_close_reason(ws, code, NULL, 0);
 }
 
 int ws_close_sent(const struct ws *ws)

@@ -44,6 +44,10 @@ struct ws;
 /* Creates the state for a connection on io. max_message bounds every
  * message (1009 above it). Returns NULL when out of memory. */
 struct ws *ws_new(struct io *io, uint64_t max_message);
+
+/* The same for ech3's own client side (to a ws:// backend): it masks what
+ * it sends and expects unmasked frames. */
+struct ws *ws_new_client(struct io *io, uint64_t max_message);
 void ws_free(struct ws *ws);
 
 /* Bytes that arrived with the HTTP request head, to parse before reading
@@ -63,6 +67,15 @@ enum ws_event_type ws_next(struct ws *ws, struct ws_event *ev);
 
 /* Sends one whole frame (fin set). Returns 0 or -1. */
 int ws_send(struct ws *ws, enum ws_opcode op, const void *data, size_t len);
+
+/* Sends one frame of a message: op is WS_TEXT/WS_BINARY on the first
+ * frame and WS_CONT after; fin on the last. Returns 0 or -1. */
+int ws_send_frame(struct ws *ws, enum ws_opcode op, int fin,
+		  const void *data, size_t len);
+
+/* Sends a close frame with code and reason once. Returns 0 or -1. */
+int ws_send_close_reason(struct ws *ws, uint16_t code, const void *reason,
+			 size_t len);
 
 /* Sends a close frame once (later calls do nothing). Returns 0 or -1. */
 int ws_send_close(struct ws *ws, uint16_t code);
