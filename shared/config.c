@@ -828,13 +828,31 @@ static void print_value(const struct config *cfg, const struct cfg_def *d,
 
 void config_print(const struct config *cfg, FILE *out)
 {
+	char group[32] = "";
+
 	fprintf(out, "# effective settings (%s)\n",
 		cfg->file != NULL ? cfg->file : "no file");
 	for (size_t i = 0; i < NDEFS; i++) {
-		fprintf(out, "%s = ", defs[i].key);
+		const char *key = defs[i].key, *dot = strchr(key, '.');
+		size_t gl = dot != NULL ? (size_t)(dot - key) : 0;
+
+		/* Dotted keys print as libconfig groups: jwt = { ... }; */
+		if (group[0] != '\0' &&
+		    (gl == 0 || strlen(group) != gl || strncmp(group, key, gl) != 0)) {
+			fputs("};\n", out);
+			group[0] = '\0';
+		}
+		if (gl > 0 && group[0] == '\0' && gl < sizeof(group)) {
+			memcpy(group, key, gl);
+			group[gl] = '\0';
+			fprintf(out, "%s = {\n", group);
+		}
+		fprintf(out, "%s%s = ", gl > 0 ? "  " : "", gl > 0 ? dot + 1 : key);
 		print_value(cfg, &defs[i], out);
 		fputs(";\n", out);
 	}
+	if (group[0] != '\0')
+		fputs("};\n", out);
 }
 
 void config_print_doc(FILE *out)

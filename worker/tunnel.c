@@ -113,10 +113,27 @@ static void flush_out(struct tunnel *t)
 	t->last_data = now_ms();
 }
 
+/* Writes a large chunk straight from the receive buffer. */
+static void write_direct(struct tunnel *t, const void *data, size_t len)
+{
+	if (io_write_all(&t->tcp, data, len, 0) < 0) {
+		finish(t, errno == EAGAIN ? "target write timeout"
+					  : "target write error", 1000);
+		return;
+	}
+	t->c->up += len;
+	count(t, ADM_C_BYTES_UP, len);
+	t->last_data = now_ms();
+}
+
 static void out_append(struct tunnel *t, const void *data, size_t len)
 {
 	const uint8_t *p = data;
 
+	if (t->olen == 0 && len >= OBUF_SIZE / 4) {
+		write_direct(t, data, len);
+		return;
+	}
 	while (len > 0 && t->state != T_DONE) {
 		size_t room;
 		if (t->obuf == NULL && (t->obuf = malloc(OBUF_SIZE)) == NULL) {

@@ -21,8 +21,21 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "../../worker/egress.h"
 #include "../../worker/target.h"
 #include "../../shared/util.h"
+
+/* The default egress policy refuses loopback; these tests target it. */
+static const struct egress *loopback_ok(void)
+{
+	static struct egress *e;
+	static const char *const allow[] = { "127.0.0.0/8", "::1/128" };
+	char err[128];
+
+	if (e == NULL)
+		e = egress_new(allow, 2, NULL, 0, NULL, 0, err, sizeof(err));
+	return e;
+}
 
 #define S(lit) (lit), (sizeof(lit) - 1)
 
@@ -197,7 +210,7 @@ static void test_connect_direct(void **state)
 
 	(void)state;
 	memset(&res, 0x5a, sizeof(res));
-	assert_int_equal(target_connect("127.0.0.1", port, NULL, 0, 2000,
+	assert_int_equal(target_connect(loopback_ok(), "127.0.0.1", port, NULL, 0, 2000,
 					&res), 0);
 	assert_true(res.fd >= 0);
 	assert_string_equal(res.via, "direct");
@@ -231,7 +244,7 @@ static void test_connect_by_name(void **state)
 	(void)state;
 	/* "localhost" may resolve to ::1 first (refused: nothing listens
 	 * there); every address is tried in turn */
-	assert_int_equal(target_connect("localhost", port, NULL, 0, 2000,
+	assert_int_equal(target_connect(loopback_ok(), "localhost", port, NULL, 0, 2000,
 					&res), 0);
 	snprintf(want, sizeof(want), "127.0.0.1:%d", port);
 	assert_string_equal(res.peer, want);
@@ -248,7 +261,7 @@ static void test_connect_refused(void **state)
 	char want[64];
 
 	(void)state;
-	assert_int_equal(target_connect("127.0.0.1", port, NULL, 0, 2000,
+	assert_int_equal(target_connect(loopback_ok(), "127.0.0.1", port, NULL, 0, 2000,
 					&res), -1);
 	assert_int_equal(res.fd, -1);
 	snprintf(want, sizeof(want), "127.0.0.1:%d", port);
@@ -267,7 +280,7 @@ static void test_connect_fallback_used_when_direct_fails(void **state)
 
 	(void)state;
 	/* nothing listens on 127.0.0.2/.3 at that port: refused */
-	assert_int_equal(target_connect("127.0.0.2", port, fb, 3, 2000, &res),
+	assert_int_equal(target_connect(loopback_ok(), "127.0.0.2", port, fb, 3, 2000, &res),
 			 0);
 	assert_true(res.fd >= 0);
 	assert_ptr_equal(res.via, fb[1]);
@@ -290,7 +303,7 @@ static void test_connect_fallback_not_tried_when_direct_works(void **state)
 		close(l1);
 		skip();
 	}
-	assert_int_equal(target_connect("127.0.0.1", port, fb, 1, 2000, &res),
+	assert_int_equal(target_connect(loopback_ok(), "127.0.0.1", port, fb, 1, 2000, &res),
 			 0);
 	assert_string_equal(res.via, "direct");
 	assert_true(has_pending(l1, 1000));
@@ -314,7 +327,7 @@ static void test_connect_fallbacks_in_order(void **state)
 		skip();
 	}
 	/* direct 127.0.0.4 refused; .3 refused; .2 is the first that works */
-	assert_int_equal(target_connect("127.0.0.4", port, fb, 3, 2000, &res),
+	assert_int_equal(target_connect(loopback_ok(), "127.0.0.4", port, fb, 3, 2000, &res),
 			 0);
 	assert_ptr_equal(res.via, fb[1]);
 	assert_true(has_pending(l2, 1000));
@@ -333,7 +346,7 @@ static void test_connect_all_fail(void **state)
 	char want[64];
 
 	(void)state;
-	assert_int_equal(target_connect("127.0.0.1", port, fb, 2, 2000, &res),
+	assert_int_equal(target_connect(loopback_ok(), "127.0.0.1", port, fb, 2, 2000, &res),
 			 -1);
 	assert_int_equal(res.fd, -1);
 	/* the direct failure is what is reported, plus the count */
@@ -364,7 +377,7 @@ static void test_connect_ipv6_loopback(void **state)
 	assert_int_equal(listen(lfd, 4), 0);
 	assert_int_equal(getsockname(lfd, (struct sockaddr *)&a, &len), 0);
 	port = ntohs(a.sin6_port);
-	assert_int_equal(target_connect("::1", port, NULL, 0, 2000, &res), 0);
+	assert_int_equal(target_connect(loopback_ok(), "::1", port, NULL, 0, 2000, &res), 0);
 	snprintf(want, sizeof(want), "[::1]:%d", port);
 	assert_string_equal(res.peer, want);
 	close(res.fd);
@@ -373,7 +386,7 @@ static void test_connect_ipv6_loopback(void **state)
 	{
 		const char *fb[] = { "::1" };
 
-		assert_int_equal(target_connect("127.0.0.2", port, fb, 1, 2000,
+		assert_int_equal(target_connect(loopback_ok(), "127.0.0.2", port, fb, 1, 2000,
 						&res), 0);
 		assert_ptr_equal(res.via, fb[0]);
 		assert_string_equal(res.peer, want);
@@ -388,7 +401,7 @@ static void test_connect_unresolvable(void **state)
 
 	(void)state;
 	/* not a valid name at all: getaddrinfo fails without the network */
-	assert_int_equal(target_connect("bad host name!", 80, NULL, 0, 2000,
+	assert_int_equal(target_connect(loopback_ok(), "bad host name!", 80, NULL, 0, 2000,
 					&res), -1);
 	assert_int_equal(res.fd, -1);
 	assert_non_null(strstr(res.err, "bad host name!"));
@@ -429,7 +442,7 @@ static void test_connect_timeout(void **state)
 		skip();
 	}
 	t0 = now_ms();
-	assert_int_equal(target_connect("127.0.0.1", port, NULL, 0, 300, &res),
+	assert_int_equal(target_connect(loopback_ok(), "127.0.0.1", port, NULL, 0, 300, &res),
 			 -1);
 	assert_true(now_ms() - t0 >= 290);
 	assert_true(now_ms() - t0 < 3000);
@@ -438,6 +451,20 @@ static void test_connect_timeout(void **state)
 	for (int i = 0; i < nf; i++)
 		close(fillers[i]);
 	close(lfd);
+}
+
+/* The default policy refuses loopback after resolution, fallbacks too. */
+static void test_connect_default_egress_refuses_loopback(void **state)
+{
+	const char *fb[] = { "localhost" };
+	struct target_result res;
+
+	(void)state;
+	assert_int_equal(target_connect(NULL, "127.0.0.1", 9, fb, 1, 2000, &res),
+			 -1);
+	assert_int_equal(res.fd, -1);
+	assert_int_equal(res.refused, 1);
+	assert_non_null(strstr(res.err, "egress"));
 }
 
 int main(void)
@@ -458,6 +485,7 @@ int main(void)
 		cmocka_unit_test(test_connect_ipv6_loopback),
 		cmocka_unit_test(test_connect_unresolvable),
 		cmocka_unit_test(test_connect_timeout),
+		cmocka_unit_test(test_connect_default_egress_refuses_loopback),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
