@@ -16,7 +16,7 @@ ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(HARDEN) $(CFLAGS) \
              -DECH3_VERSION='"$(VERSION)"' -pthread
 LDFLAGS ?=
 ALL_LDFLAGS = -pie -Wl,-z,relro,-z,now -pthread $(LDFLAGS)
-LIBS     = -lwslay -lconfig -ljwt -lssl -lcrypto -lsystemd
+LIBS     = -lwslay -lconfig -ljwt -lssl -lcrypto
 
 SHARED_SRC = $(wildcard shared/*.c)
 WORKER_SRC = $(wildcard worker/*.c)

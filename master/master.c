@@ -25,7 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
-#include <systemd/sd-daemon.h>
+#include "notify.h"
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -414,10 +414,10 @@ static void reload(struct master *m)
 	struct worker_policy pol;
 	size_t nls, nslots;
 
-	sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%llu",
+	notifyf("RELOADING=1\nMONOTONIC_USEC=%llu",
 		   (unsigned long long)now_ms() * 1000ULL);
 	if (cfg == NULL || settle_token(m, cfg) < 0) {
-		sd_notify(0, "READY=1");
+		notify("READY=1");
 		log_error("reload refused, keeping the running configuration: "
 			  "%s", cfg == NULL ? err : "token");
 		config_free(cfg);
@@ -426,7 +426,7 @@ static void reload(struct master *m)
 	nslots = slots_for(cfg);
 	if (open_listeners(m, cfg, nslots, &ls, &nls) < 0) {
 		log_error("reload refused: cannot open the listeners");
-		sd_notify(0, "READY=1");
+		notify("READY=1");
 		config_free(cfg);
 		return;
 	}
@@ -438,7 +438,7 @@ static void reload(struct master *m)
 		for (size_t i = 0; i < nls; i++)
 			listener_close(&ls[i]);
 		free(ls);
-		sd_notify(0, "READY=1");
+		notify("READY=1");
 		config_free(cfg);
 		return;
 	}
@@ -462,7 +462,7 @@ static void reload(struct master *m)
 	log_info("reloaded: generation %u started, older workers draining up "
 		 "to %ld s", m->gen, cfg->drain_timeout);
 	log_summary(m);
-	sd_notify(0, "READY=1");
+	notify("READY=1");
 }
 
 /* ---- stopping ---- */
@@ -480,7 +480,7 @@ static void begin_stop(struct master *m, enum stop how)
 	if ((int)m->stopping >= (int)how)
 		return;
 	m->stopping = how;
-	sd_notify(0, "STOPPING=1");
+	notify("STOPPING=1");
 	close_listeners(m);
 	switch (how) {
 	case STOP_GRACEFUL:
@@ -662,13 +662,13 @@ static void announce_ready(void)
 	pid_t old = upgrade_parent();
 
 	if (old > 0) {
-		sd_notifyf(0, "MAINPID=%ld\nREADY=1", (long)getpid());
+		notifyf("MAINPID=%ld\nREADY=1", (long)getpid());
 		if (kill(old, SIGWINCH) < 0)
 			log_warn("cannot reach the old master %d: %s", (int)old,
 				 strerror(errno));
 		unsetenv("ECH3_OLD_MASTER");
 	} else {
-		sd_notify(0, "READY=1");
+		notify("READY=1");
 	}
 }
 

@@ -4,7 +4,7 @@
 #   packaging/install-deps.sh test    the above plus test tools and clients
 set -eu
 
-BUILD_PKGS="gcc make libc6-dev pkg-config libssl-dev libjwt-dev libwslay-dev libconfig-dev libsystemd-dev"
+BUILD_PKGS="gcc make libc6-dev pkg-config libssl-dev libjwt-dev libwslay-dev libconfig-dev"
 TEST_PKGS="libcmocka-dev python3 python3-websockets clang valgrind curl openssl iproute2 procps"
 
 want=$BUILD_PKGS
