@@ -17,7 +17,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#define LOG_LINE_MAX 2048
 
 static atomic_int log_level = LOG_INFO;
 static atomic_int log_format = LOG_FMT_TEXT;
@@ -132,44 +131,63 @@ static void write_line(const char *line, size_t len)
 	}
 }
 
+/* The text line is formatted in one buffer (a shallow stack matters:
+ * every connection thread logs, and touched stack pages stay resident). */
+static void __attribute__((noinline))
+text_line(enum log_level level, const char *conn, const char *fmt,
+	  va_list ap)
+{
+	char line[1536], ts[40];
+	size_t n, start;
+
+	format_time(ts, sizeof(ts));
+	n = (size_t)snprintf(line, sizeof(line), "%s %s ech3[%ld]: %s%s%s", ts,
+			     level_names[level], (long)getpid(),
+			     conn != NULL ? "c=" : "", conn != NULL ? conn : "",
+			     conn != NULL ? " " : "");
+	start = n;
+	vsnprintf(line + n, sizeof(line) - n - 1, fmt, ap);
+	sanitize_text(line + start);
+	n = strlen(line);
+	line[n++] = '\n';
+	write_line(line, n);
+}
+
+static void __attribute__((noinline))
+json_line(enum log_level level, const char *conn, const char *fmt,
+	  va_list ap)
+{
+	char msg[1024], line[1536], ts[40];
+	size_t n;
+
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	format_time(ts, sizeof(ts));
+	n = (size_t)snprintf(line, sizeof(line),
+		"{\"ts\":\"%s\",\"level\":\"%s\",\"pid\":%ld,"
+		"\"role\":\"%s\",", ts, level_names[level],
+		(long)getpid(), log_role);
+	if (conn != NULL)
+		n += (size_t)snprintf(line + n, sizeof(line) - n,
+				      "\"conn\":\"%s\",", conn);
+	n += (size_t)snprintf(line + n, sizeof(line) - n, "\"msg\":\"");
+	n = json_escape(line, n, sizeof(line) - 3, msg);
+	line[n++] = '"';
+	line[n++] = '}';
+	line[n++] = '\n';
+	write_line(line, n);
+}
+
 void log_vmsg(enum log_level level, const char *conn, const char *fmt,
 	      va_list ap)
 {
-	char msg[LOG_LINE_MAX - 256];
-	char line[LOG_LINE_MAX];
-	char ts[40];
-	size_t n;
 	int saved = errno;
 
 	if (!log_enabled(level))
 		return;
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	format_time(ts, sizeof(ts));
-	if (atomic_load(&log_format) == LOG_FMT_JSON) {
-		n = (size_t)snprintf(line, sizeof(line),
-			"{\"ts\":\"%s\",\"level\":\"%s\",\"pid\":%ld,"
-			"\"role\":\"%s\",", ts, level_names[level],
-			(long)getpid(), log_role);
-		if (conn != NULL)
-			n += (size_t)snprintf(line + n, sizeof(line) - n,
-					      "\"conn\":\"%s\",", conn);
-		n += (size_t)snprintf(line + n, sizeof(line) - n, "\"msg\":\"");
-		n = json_escape(line, n, sizeof(line) - 3, msg);
-		line[n++] = '"';
-		line[n++] = '}';
-	} else {
-		sanitize_text(msg);
-		n = (size_t)snprintf(line, sizeof(line),
-				     "%s %s ech3[%ld]: %s%s%s%s", ts,
-				     level_names[level], (long)getpid(),
-				     conn != NULL ? "c=" : "",
-				     conn != NULL ? conn : "",
-				     conn != NULL ? " " : "", msg);
-		if (n > sizeof(line) - 2)
-			n = sizeof(line) - 2;
-	}
-	line[n++] = '\n';
-	write_line(line, n);
+	if (atomic_load(&log_format) == LOG_FMT_JSON)
+		json_line(level, conn, fmt, ap);
+	else
+		text_line(level, conn, fmt, ap);
 	errno = saved;
 }
 

@@ -6,7 +6,9 @@
 #include <errno.h>
 #include <openssl/err.h>
 #include <poll.h>
+#include <string.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <sys/time.h>
 #include <unistd.h>
 
@@ -75,6 +77,41 @@ int io_write_all(struct io *io, const void *buf, size_t len, int more)
 			return -1;
 		p += n;
 		len -= (size_t)n;
+	}
+	return 0;
+}
+
+int io_write2(struct io *io, const void *head, size_t hlen, const void *body,
+	      size_t blen)
+{
+	struct iovec iov[2] = {
+		{ (void *)head, hlen }, { (void *)body, blen },
+	};
+	struct msghdr msg;
+	int i = 0;
+
+	if (io->ssl != NULL)
+		return io_write_all(io, head, hlen, 1) < 0 ? -1
+		       : io_write_all(io, body, blen, 0);
+	memset(&msg, 0, sizeof(msg));
+	while (i < 2) {
+		ssize_t n;
+
+		msg.msg_iov = iov + i;
+		msg.msg_iovlen = (size_t)(2 - i);
+		n = sendmsg(io->fd, &msg, MSG_NOSIGNAL);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -1;
+		while (i < 2 && (size_t)n >= iov[i].iov_len) {
+			n -= (ssize_t)iov[i].iov_len;
+			i++;
+		}
+		if (i < 2) {
+			iov[i].iov_base = (char *)iov[i].iov_base + n;
+			iov[i].iov_len -= (size_t)n;
+		}
 	}
 	return 0;
 }

@@ -23,6 +23,11 @@ ssize_t io_read(struct io *io, void *buf, size_t len);
  * (MSG_MORE). Returns 0 or -1 (errno set; EAGAIN = write timeout). */
 int io_write_all(struct io *io, const void *buf, size_t len, int more);
 
+/* Writes head then body as one stream (one sendmsg() on plain TCP).
+ * Returns 0 or -1 as io_write_all. */
+int io_write2(struct io *io, const void *head, size_t hlen, const void *body,
+	      size_t blen);
+
 /* 1 when bytes are already buffered (decrypted TLS) and a read will not
  * block, whatever poll() says about the socket. */
 int io_pending(const struct io *io);

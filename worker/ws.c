@@ -1,6 +1,8 @@
 /*
- * ws.c - WebSocket framing for one connection. Sending uses wslay's frame
- * layer (wslay_frame_send). Receiving parses frame headers here and
+ * ws.c - WebSocket framing for one connection. A server frame is a 2-10
+ * byte header written with its payload in one sendmsg(); ech3's own
+ * client side (ws:// backends), which must mask, uses wslay's frame layer
+ * (wslay_frame_send). Receiving parses frame headers here and
  * unmasks the payload in place in the receive buffer, eight bytes at a
  * time, handing the caller chunks that point into that buffer: profiling
  * the relay showed wslay_frame_recv (which copies into a 4 KiB buffer and
@@ -83,15 +85,26 @@ static int genmask_cb(uint8_t *buf, size_t len, void *user)
 
 struct ws *ws_new(struct io *io, uint64_t max_message)
 {
-	static const struct wslay_frame_callbacks cbs = {
-		send_cb, recv_cb, genmask_cb
-	};
 	struct ws *ws = calloc(1, sizeof(*ws));
 
 	if (ws == NULL)
 		return NULL;
 	ws->io = io;
 	ws->max_message = max_message;
+	return ws;
+}
+
+/* ech3's client side masks what it sends: that is wslay's frame layer. */
+struct ws *ws_new_client(struct io *io, uint64_t max_message)
+{
+	static const struct wslay_frame_callbacks cbs = {
+		send_cb, recv_cb, genmask_cb
+	};
+	struct ws *ws = ws_new(io, max_message);
+
+	if (ws == NULL)
+		return NULL;
+	ws->client = 1;
 	if (wslay_frame_context_init(&ws->frame, &cbs, ws) != 0) {
 		free(ws);
 		return NULL;
@@ -99,20 +112,12 @@ struct ws *ws_new(struct io *io, uint64_t max_message)
 	return ws;
 }
 
-struct ws *ws_new_client(struct io *io, uint64_t max_message)
-{
-	struct ws *ws = ws_new(io, max_message);
-
-	if (ws != NULL)
-		ws->client = 1;
-	return ws;
-}
-
 void ws_free(struct ws *ws)
 {
 	if (ws == NULL)
 		return;
-	wslay_frame_context_free(ws->frame);
+	if (ws->frame != NULL)
+		wslay_frame_context_free(ws->frame);
 	free(ws->rbuf);
 	free(ws);
 }
@@ -409,6 +414,35 @@ enum ws_event_type ws_next(struct ws *ws, struct ws_event *ev)
 	}
 }
 
+/* A server frame (never masked): header and payload in one sendmsg(),
+ * without the per-connection wslay context an idle tunnel would hold. */
+static int send_server_frame(struct ws *ws, enum ws_opcode op, int fin,
+			     const void *data, size_t len)
+{
+	uint8_t h[10];
+	size_t hl = 2;
+
+	h[0] = (uint8_t)((fin ? 0x80 : 0) | (op & 0x0f));
+	if (len < 126) {
+		h[1] = (uint8_t)len;
+	} else if (len < 65536) {
+		h[1] = 126;
+		h[2] = (uint8_t)(len >> 8);
+		h[3] = (uint8_t)len;
+		hl = 4;
+	} else {
+		h[1] = 127;
+		for (int i = 0; i < 8; i++)
+			h[2 + i] = (uint8_t)((uint64_t)len >> (56 - 8 * i));
+		hl = 10;
+	}
+	if (io_write2(ws->io, h, hl, data, len) < 0) {
+		ws->send_failed = 1;
+		return -1;
+	}
+	return 0;
+}
+
 int ws_send_frame(struct ws *ws, enum ws_opcode op, int fin,
 		  const void *data, size_t len)
 {
@@ -417,6 +451,10 @@ int ws_send_frame(struct ws *ws, enum ws_opcode op, int fin,
 
 	if (ws->send_failed || ws->close_sent)
 		return -1;
+	if ((op & 0x8) && (len > 125 || !fin))
+		return -1;
+	if (!ws->client)
+		return send_server_frame(ws, op, fin, data, len);
 	memset(&f, 0, sizeof(f));
 	f.fin = fin ? 1 : 0;
 	f.opcode = op;
