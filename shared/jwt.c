@@ -1222,6 +1222,23 @@ static void sub_sanitize(char *out, size_t size, const char *sub)
 		snprintf(out, size, "-");
 }
 
+/* The exact subject for per-subject limits: the raw bytes, or for a long
+ * one its first bytes and a 64-bit FNV-1a hash of the whole. */
+static void sub_key(char *out, size_t size, const char *sub)
+{
+	size_t len = strlen(sub);
+	uint64_t h = 0xcbf29ce484222325ULL;
+
+	if (len < size) {
+		memcpy(out, sub, len + 1);
+		return;
+	}
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ (unsigned char)sub[i]) * 0x100000001b3ULL;
+	snprintf(out, size, "%.*s#%016llx", (int)(size - 18), sub,
+		 (unsigned long long)h);
+}
+
 static const char *claims_sub(jwt_t *jwt, struct jwt_claims *c)
 {
 	const char *sub;
@@ -1231,6 +1248,7 @@ static const char *claims_sub(jwt_t *jwt, struct jwt_claims *c)
 	if (sub == NULL)	/* ENOENT: absent; otherwise not a string */
 		return errno == ENOENT ? NULL : "invalid_claims";
 	sub_sanitize(c->sub, sizeof(c->sub), sub);
+	sub_key(c->sub_key, sizeof(c->sub_key), sub);
 	return NULL;
 }
 

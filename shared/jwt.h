@@ -75,6 +75,8 @@ struct jwt_dest {
 
 struct jwt_claims {
 	char sub[64];		/* "-" if absent; printable ASCII only */
+	char sub_key[256];	/* the raw sub (a long one: prefix + hash), for
+				 * per-subject limits; "" if absent */
 	int has_dest;		/* the token limits destinations */
 	struct jwt_dest dest[JWT_DEST_MAX];
 	size_t ndest;

@@ -61,6 +61,8 @@ static enum verdict judge(struct ctx *x, const char *s, size_t n)
 			return REFUSED;
 		}
 		snprintf(x->out->user, sizeof(x->out->user), "%s", claims.sub);
+		snprintf(x->out->subject, sizeof(x->out->subject), "%s",
+			 claims.sub_key);
 		if (claims.has_dest) {
 			x->out->claims = malloc(sizeof(claims));
 			if (x->out->claims == NULL) {

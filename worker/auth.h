@@ -20,7 +20,9 @@ extern const char *const auth_reasons[];
 struct auth_result {
 	const char *protocol;	/* value to echo (into the request), or NULL */
 	size_t protocol_len;
-	char user[64];		/* "-" (static token), "anonymous", JWT sub */
+	char user[64];		/* "-" (static token), "anonymous", JWT sub
+				 * (printable, for logs) */
+	char subject[256];	/* the exact JWT sub, for per-subject limits */
 	const char *reason;	/* refusal class (a fixed string) */
 	int jwt;		/* a JWT was presented (reason goes in the body) */
 	struct jwt_claims *claims; /* malloc'd when a JWT limits destinations */

@@ -47,13 +47,14 @@ static int parse_ip(const char *s, size_t n, struct sockaddr_storage *ss)
 	return -1;
 }
 
-/* The rightmost X-Forwarded-For entry that is not a trusted proxy. */
-static int from_xff(const struct egress *trusted, const struct http_header *h,
-		    struct sockaddr_storage *out)
+/* Walks one X-Forwarded-For line right to left. Returns 1 when an
+ * untrusted entry was found (the client), -1 at garbage (stop), 0 when
+ * every entry was a trusted proxy (*found set if any entry parsed). */
+static int xff_line(const struct egress *trusted, const struct http_header *h,
+		    struct sockaddr_storage *out, int *found)
 {
 	const char *v = h->value;
 	size_t end = h->value_len;
-	int found = 0;
 
 	while (end > 0) {
 		size_t start = end;
@@ -62,13 +63,33 @@ static int from_xff(const struct egress *trusted, const struct http_header *h,
 			start--;
 		if (parse_ip(v + start, end - start, &ss) == 0) {
 			*out = ss;
-			found = 1;
+			*found = 1;
 			if (!egress_allow_listed(trusted, (struct sockaddr *)&ss))
 				return 1;
 		} else {
-			return found;	/* garbage: stop at what we trust */
+			return -1;	/* garbage: stop at what we trust */
 		}
 		end = start > 0 ? start - 1 : 0;
+	}
+	return 0;
+}
+
+/* The rightmost X-Forwarded-For entry that is not a trusted proxy, over
+ * all header lines, the last line first (proxies append lines too). */
+static int from_xff(const struct egress *trusted,
+		    const struct http_request *req, struct sockaddr_storage *out)
+{
+	int found = 0;
+
+	for (size_t i = req->nheaders; i > 0; i--) {
+		const struct http_header *h = &req->headers[i - 1];
+		int r;
+
+		if (!strn_ieq(h->name, h->name_len, "X-Forwarded-For"))
+			continue;
+		r = xff_line(trusted, h, out, &found);
+		if (r != 0)
+			return r > 0 || found;
 	}
 	return found;
 }
@@ -89,8 +110,8 @@ int clientaddr_resolve(const struct egress *trusted,
 	peer = (const struct sockaddr *)&p;
 	*out = p;
 	if (trusted != NULL && egress_allow_listed(trusted, peer)) {
-		if ((h = http_header_get(req, "X-Forwarded-For")) != NULL)
-			got = from_xff(trusted, h, out);
+		if (http_header_get(req, "X-Forwarded-For") != NULL)
+			got = from_xff(trusted, req, out);
 		else if ((h = http_header_get(req, "CF-Connecting-IP")) != NULL)
 			got = parse_ip(h->value, h->value_len, out) == 0;
 		if (!got)

@@ -63,6 +63,7 @@ void conn_free(struct conn *c)
 	if (c->tcp_fd >= 0)
 		close(c->tcp_fd);
 	free(c->claims);
+	free(c->subject);
 	io_tls_close(&c->io);
 	if (c->io.fd >= 0)
 		close(c->io.fd);
@@ -140,6 +141,12 @@ static int authenticate(struct conn *c, const struct http_request *req,
 		snprintf(c->user, sizeof(c->user), "%s", auth->user);
 		c->claims = auth->claims;
 		c->jwt = auth->jwt;
+		if (c->jwt && (c->subject = strdup(auth->subject)) == NULL) {
+			refuse_json(c, "503 Service Unavailable", NULL,
+				    "{\"error\":\"out of memory\"}");
+			c->end = "out of memory";
+			return -1;
+		}
 		return 0;
 	}
 	adm_count(c->w->pol->adm, c->w->cell, ADM_C_REFUSED_AUTH, 1);
@@ -168,7 +175,7 @@ static int admit(struct conn *c)
 
 	v = adm_admit(c->w->pol->adm, c->w->cell,
 		      (const struct sockaddr *)&c->client_sa,
-		      c->jwt ? c->user : NULL,
+		      c->subject,
 		      &c->ticket, &retry);
 	if (v == ADM_OK) {
 		if (c->ticket.flags != 0)

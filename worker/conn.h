@@ -26,6 +26,7 @@ struct conn {
 	struct jwt_claims *claims;	/* destination limits of its JWT */
 	struct adm_ticket ticket;	/* its admission slot */
 	int jwt;			/* authenticated by a JWT */
+	char *subject;			/* its exact sub (JWT only) */
 	_Atomic int tcp_fd;		/* the target, or -1 */
 	atomic_int cut;			/* cut by the worker's drain deadline */
 	char id[9];			/* short id on every log line */
