@@ -71,6 +71,7 @@ unit: $(UNIT_BIN)
 
 e2e: $(BUILD)/ech3
 	tests/e2e/run.sh
+	node tests/check-logs.mjs
 
 python: $(BUILD)/ech3
 	tests/python/run.sh
@@ -83,6 +84,7 @@ asan:
 	ECH3_BIN=$(CURDIR)/build/asan/ech3 \
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:exitcode=66 \
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 tests/e2e/run.sh
+	node tests/check-logs.mjs
 
 unit-asan: $(UNIT_BIN)
 	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; $$t; done
@@ -93,8 +95,10 @@ test: test-deps
 	$(MAKE) e2e
 	$(MAKE) python
 	$(MAKE) asan
+	$(MAKE) test-packaging
 
 clean:
 	rm -rf $(BUILD)
 
 -include tests/bench/bench.mk
+include packaging/packaging.mk

@@ -259,20 +259,32 @@ static void signal_gen(struct master *m, int sig, int old_only)
 /* A generated token stays the same across reloads. */
 static int settle_token(struct master *m, struct config *cfg)
 {
-	if (cfg->token[0] != '\0' || cfg->allow_anonymous)
+	/* JWT keys are authentication enough: no static token beside them. */
+	if (cfg->token[0] != '\0' || cfg->allow_anonymous ||
+	    cfg->jwt_secret[0] != '\0' || cfg->jwt_secret_file[0] != '\0' ||
+	    cfg->jwt_keys.n > 0)
 		return 0;
 	if (m->token[0] == '\0') {
 		if (random_hex(m->token, 16) < 0) {
 			log_error("no randomness for a token");
 			return -1;
 		}
-		fprintf(stderr,
-			"\n  ech3: no token is configured, so this run uses a "
-			"generated one:\n\n      %s\n\n"
-			"  Clients must send it in Sec-WebSocket-Protocol. Set "
-			"TOKEN (or token) to choose\n  your own, or "
-			"ECH3_ALLOW_ANONYMOUS=1 to run without auth.\n\n",
-			m->token);
+		/* Printed once, deliberately: the one place a token is
+		 * shown. A JSON collector gets one JSON object. */
+		if (cfg->log_format == LOG_FMT_JSON)
+			fprintf(stderr, "{\"level\":\"warn\",\"role\":\"master\","
+				"\"msg\":\"no token is configured; this run uses "
+				"a generated one (set TOKEN, or "
+				"ECH3_ALLOW_ANONYMOUS=1)\",\"generated_token\":"
+				"\"%s\"}\n", m->token);
+		else
+			fprintf(stderr,
+				"\n  ech3: no token is configured, so this run "
+				"uses a generated one:\n\n      %s\n\n"
+				"  Clients must send it in Sec-WebSocket-Protocol."
+				" Set TOKEN (or token) to choose\n  your own, or "
+				"ECH3_ALLOW_ANONYMOUS=1 to run without auth.\n\n",
+				m->token);
 	}
 	free(cfg->token);
 	cfg->token = strdup(m->token);
@@ -281,9 +293,20 @@ static int settle_token(struct master *m, struct config *cfg)
 
 static void apply_logging(const struct config *cfg)
 {
+	struct privs p;
+	char err[160];
+
 	log_configure(cfg->log_level, cfg->log_format);
-	if (log_open(cfg->log_file) < 0)
+	if (log_open(cfg->log_file) < 0) {
 		log_error("log_file %s: %s", cfg->log_file, strerror(errno));
+		return;
+	}
+	/* Workers reopen the file themselves (SIGUSR1) as `user`: a file the
+	 * root master just created must be theirs too. */
+	if (cfg->log_file[0] != '\0' && privs_resolve(cfg, &p, err, sizeof(err)) == 0 &&
+	    p.drop && chown(cfg->log_file, p.uid, p.gid) < 0)
+		log_warn("log_file %s: chown to the workers' user: %s",
+			 cfg->log_file, strerror(errno));
 }
 
 static const char *auth_mode(const struct master *m, const struct config *c)

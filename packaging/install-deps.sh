@@ -5,7 +5,7 @@
 set -eu
 
 BUILD_PKGS="gcc make libc6-dev pkg-config libssl-dev libjwt-dev libwslay-dev libconfig-dev"
-TEST_PKGS="libcmocka-dev python3 python3-websockets clang valgrind curl openssl iproute2 procps"
+TEST_PKGS="libcmocka-dev python3 python3-websockets clang valgrind curl openssl iproute2 procps prometheus"
 
 want=$BUILD_PKGS
 case "${1:-build}" in

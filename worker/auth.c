@@ -106,6 +106,7 @@ static enum verdict try_protocol(struct ctx *x, const struct http_request *req)
 	if ((r = judge(x, v, len)) != NO_MATCH) {
 		x->out->protocol = v;
 		x->out->protocol_len = len;
+		x->out->in_protocol = 1;
 		return r;
 	}
 	while (i < len) {
@@ -123,6 +124,7 @@ static enum verdict try_protocol(struct ctx *x, const struct http_request *req)
 		if ((r = judge(x, v + s, e - s)) != NO_MATCH) {
 			x->out->protocol = v + s;
 			x->out->protocol_len = e - s;
+			x->out->in_protocol = 1;
 			return r;
 		}
 	}

@@ -20,6 +20,7 @@ extern const char *const auth_reasons[];
 struct auth_result {
 	const char *protocol;	/* value to echo (into the request), or NULL */
 	size_t protocol_len;
+	int in_protocol;	/* protocol carried the credential itself */
 	char user[64];		/* "-" (static token), "anonymous", JWT sub
 				 * (printable, for logs) */
 	char subject[256];	/* the exact JWT sub, for per-subject limits */

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "../shared/config.h"
@@ -109,20 +110,26 @@ static int read_head(struct conn *c, struct request_buf *rb)
 static int send_101(struct conn *c, const char *key, size_t key_len,
 		    const char *protocol, size_t protocol_len)
 {
-	char accept[29], head[512];
-	int n;
+	char accept[29], *head;
+	size_t cap = 160 + (protocol != NULL ? protocol_len : 0);
+	int n, r;
 
+	/* The echoed subprotocol may be a long JWT: size the head for it. */
+	if ((head = malloc(cap)) == NULL)
+		return -1;
 	ws_accept_key(key, key_len, accept);
-	n = snprintf(head, sizeof(head),
+	n = snprintf(head, cap,
 		     "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
 		     "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n",
 		     accept);
-	if (protocol != NULL && protocol_len < 400 - (size_t)n)
-		n += snprintf(head + n, sizeof(head) - (size_t)n,
+	if (protocol != NULL)
+		n += snprintf(head + n, cap - (size_t)n,
 			      "Sec-WebSocket-Protocol: %.*s\r\n",
 			      (int)protocol_len, protocol);
-	n += snprintf(head + n, sizeof(head) - (size_t)n, "\r\n");
-	return io_write_all(&c->io, head, (size_t)n, 0);
+	n += snprintf(head + n, cap - (size_t)n, "\r\n");
+	r = io_write_all(&c->io, head, (size_t)n, 0);
+	free(head);
+	return r;
 }
 
 static void refuse_json(struct conn *c, const char *status,
@@ -245,6 +252,7 @@ static struct ws *upgrade(struct conn *c, struct request_buf *rb,
 		return NULL;
 	}
 	ws = ws_new(&c->io, (uint64_t)c->cfg->max_message);
+	c->upgraded = 1;
 	if (ws == NULL || send_101(c, key, key_len, proto, plen) < 0 ||
 	    ws_prime(ws, rb->data + rb->head_len,
 		     rb->len - (size_t)rb->head_len) < 0) {
@@ -318,15 +326,41 @@ out:
 	free(rb.headers);
 }
 
-void *conn_thread(void *arg)
+/* After an HTTP answer without an upgrade: stop writing, then read and
+ * drop what the client still sends (bounded in time and bytes) before
+ * closing, so the kernel does not answer unread bytes with a reset that
+ * can destroy the response in flight (a 431 to a huge request). */
+static void linger_close(struct conn *c)
 {
-	struct conn *c = arg;
+	int64_t deadline = now_ms() + 1000;
+	size_t budget = 1024 * 1024;
+	char buf[2048];
+
+	if (shutdown(c->io.fd, SHUT_WR) < 0)
+		return;
+	while (budget > 0) {
+		int64_t left = deadline - now_ms();
+		ssize_t n;
+
+		if (left <= 0 || io_wait_readable(&c->io, (int)left) <= 0)
+			return;
+		n = io_read(&c->io, buf, sizeof(buf));
+		if (n <= 0)
+			return;
+		budget -= (size_t)n < budget ? (size_t)n : budget;
+	}
+}
+
+void conn_run(struct conn *c)
+{
 	struct worker *w = c->w;
 
 	serve(c);
+	if (!c->upgraded && c->io.ssl == NULL && c->end != NULL &&
+	    strcmp(c->end, "handshake timeout") != 0)
+		linger_close(c);
 	if (c->end == NULL)
 		c->end = "closed";
 	worker_unregister(w, c);
 	conn_free(c);
-	return NULL;
 }

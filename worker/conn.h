@@ -26,6 +26,8 @@ struct conn {
 	struct jwt_claims *claims;	/* destination limits of its JWT */
 	struct adm_ticket ticket;	/* its admission slot */
 	int jwt;			/* authenticated by a JWT */
+	int upgraded;			/* got (or was about to get) a 101 */
+	int head_only;			/* a HEAD request: no body */
 	char *subject;			/* its exact sub (JWT only) */
 	_Atomic int tcp_fd;		/* the target, or -1 */
 	atomic_int cut;			/* cut by the worker's drain deadline */
@@ -37,13 +39,14 @@ struct conn {
 	uint64_t up, down;		/* client-to-target, target-to-client */
 	const char *end;		/* how the tunnel ended, for the log */
 	struct conn *prev, *next;	/* the worker's registry */
+	struct conn *qnext;		/* the worker's hand-over queue */
 };
 
 /* Allocates a conn for an accepted socket. NULL when out of memory. */
 struct conn *conn_new(struct worker *w, int fd, const struct sockaddr *peer);
 
-/* Thread entry: serves the connection, then frees it. */
-void *conn_thread(void *arg);
+/* Serves the connection to its end, then unregisters and frees it. */
+void conn_run(struct conn *c);
 
 /* Frees a conn that never got a thread. */
 void conn_free(struct conn *c);

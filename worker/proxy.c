@@ -117,10 +117,11 @@ static void forward_protocols(const struct http_request *req,
 		e = i++;
 		while (e > s && (h->value[e - 1] == ' ' || h->value[e - 1] == '\t'))
 			e--;
-		if (e == s || (auth->protocol == h->value + s &&
+		if (e == s || (auth->in_protocol && auth->protocol == h->value + s &&
 			       auth->protocol_len == e - s))
 			continue;
-		if (auth->protocol == h->value && auth->protocol_len == h->value_len)
+		if (auth->in_protocol && auth->protocol == h->value &&
+		    auth->protocol_len == h->value_len)
 			return;	/* the whole header was the credential */
 		if (n + (e - s) + 3 > size)
 			return;

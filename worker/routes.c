@@ -29,6 +29,8 @@ void respond(struct conn *c, const char *status, const char *ctype,
 		     status, ctype, len, extra ? extra : "");
 	if (n < 0 || (size_t)n >= sizeof(head))
 		return;
+	if (c->head_only)
+		len = 0;	/* HEAD: the headers say what GET would send */
 	if (io_write_all(&c->io, head, (size_t)n, len > 0) == 0 && len > 0)
 		(void)io_write_all(&c->io, body, len, 0);
 }
@@ -93,6 +95,7 @@ void routes_plain(struct conn *c, const struct http_request *req)
 		  (req->method_len == 4 && memcmp(req->method, "HEAD", 4) == 0);
 
 	c->end = "http";
+	c->head_only = req->method_len == 4;
 	if (!get) {
 		text(c, "404 Not Found", "not found\n");
 	} else if (c->kind == LISTEN_METRICS) {

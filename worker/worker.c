@@ -1,8 +1,11 @@
 /*
  * worker.c - a worker process: accept on this slot's SO_REUSEPORT sockets,
- * give each connection its own small-stack thread, keep a registry of live
- * connections, and on a stop signal drain: close the listeners, let
- * tunnels finish until the deadline, then cut what is left and exit.
+ * give each connection its own small-stack thread (a thread whose
+ * connection ended waits up to WORKER_IDLE_SECONDS for the next one, at
+ * most WORKER_IDLE_THREADS of them, so a busy server does not create a
+ * thread per connection), keep a registry of live connections, and on a
+ * stop signal drain: close the listeners, let tunnels finish until the
+ * deadline, then cut what is left and exit.
  *
  * Signals (handlers only set flags; a self-pipe wakes the loop):
  *   SIGTERM  drain for shutdown_timeout (also sent when the master dies)
@@ -23,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "../shared/admission.h"
@@ -110,6 +114,63 @@ int worker_draining(void)
 	return stop_req != RUN;
 }
 
+/* Waits for a queued connection as an idle thread. Returns it, or NULL
+ * when the thread should end. Called and returns with w->lock held. */
+static struct conn *await_work(struct worker *w)
+{
+	struct timespec until;
+	struct conn *c;
+
+	if (w->queue == NULL &&
+	    (stop_req != RUN || w->waiting >= WORKER_IDLE_THREADS))
+		return NULL;
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += WORKER_IDLE_SECONDS;
+	w->waiting++;
+	while (w->queue == NULL && stop_req == RUN)
+		if (pthread_cond_timedwait(&w->wake, &w->lock, &until) != 0)
+			break;
+	w->waiting--;
+	c = w->queue;
+	if (c != NULL)
+		w->queue = c->qnext;
+	return c;
+}
+
+static void *thread_main(void *arg)
+{
+	struct conn *c = arg;
+	struct worker *w = c->w;
+
+	while (c != NULL) {
+		conn_run(c);
+		pthread_mutex_lock(&w->lock);
+		c = await_work(w);
+		pthread_mutex_unlock(&w->lock);
+	}
+	return NULL;
+}
+
+/* Hands c to an idle thread. Returns 1 if one took it. */
+static int hand_over(struct worker *w, struct conn *c)
+{
+	size_t queued = 0;
+	struct conn **tail;
+
+	pthread_mutex_lock(&w->lock);
+	for (tail = &w->queue; *tail != NULL; tail = &(*tail)->qnext)
+		queued++;
+	if (w->waiting <= queued) {
+		pthread_mutex_unlock(&w->lock);
+		return 0;
+	}
+	c->qnext = NULL;
+	*tail = c;
+	pthread_cond_signal(&w->wake);
+	pthread_mutex_unlock(&w->lock);
+	return 1;
+}
+
 static void spawn(struct worker *w, int fd, const struct sockaddr *peer,
 		  int kind)
 {
@@ -125,7 +186,9 @@ static void spawn(struct worker *w, int fd, const struct sockaddr *peer,
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	c->kind = kind;
 	worker_register(w, c);
-	r = pthread_create(&th, &w->thread_attr, conn_thread, c);
+	if (hand_over(w, c))
+		return;
+	r = pthread_create(&th, &w->thread_attr, thread_main, c);
 	if (r != 0) {
 		log_error("cannot start a connection thread: %s; closing "
 			  "client %s", strerror(r), c->client);
@@ -160,6 +223,15 @@ static int accept_ready(struct worker *w, int fd, int kind)
 	return 0;
 }
 
+static void reopen_if_asked(struct worker *w)
+{
+	if (!reopen_req)
+		return;
+	reopen_req = 0;
+	if (log_open(w->cfg->log_file) < 0)
+		log_error("reopen %s: %s", w->cfg->log_file, strerror(errno));
+}
+
 static void accept_loop(struct worker *w)
 {
 	size_t n = w->nlisten;
@@ -182,12 +254,7 @@ static void accept_loop(struct worker *w)
 		if (p[0].revents != 0)
 			(void)!read(wake_pipe[0], buf, sizeof(buf));
 		adm_flush(w->pol->adm, w->cell);	/* releases queued while busy */
-		if (reopen_req) {
-			reopen_req = 0;
-			if (log_open(w->cfg->log_file) < 0)
-				log_error("reopen %s: %s", w->cfg->log_file,
-					  strerror(errno));
-		}
+		reopen_if_asked(w);
 		for (size_t i = 1; r > 0 && i <= n; i++)
 			if (p[i].revents != 0 &&
 			    accept_ready(w, p[i].fd, w->listen_kind[i - 1]) < 0)
@@ -231,6 +298,7 @@ static int wait_idle(struct worker *w)
 		}
 		if (now_ms() >= deadline)
 			return 1;
+		reopen_if_asked(w);	/* a draining worker still rotates logs */
 		(void)!read(wake_pipe[0], buf, sizeof(buf));
 		poll(NULL, 0, 50);
 	}
@@ -250,6 +318,9 @@ static void __attribute__((noreturn)) drain_and_exit(struct worker *w)
 {
 	for (size_t i = 0; i < w->nlisten; i++)
 		close(w->listen_fds[i]);
+	pthread_mutex_lock(&w->lock);
+	pthread_cond_broadcast(&w->wake);	/* idle threads end */
+	pthread_mutex_unlock(&w->lock);
 	log_info("worker %d %s: %ld open connections", w->slot,
 		 stop_req == STOP_NOW ? "stopping now" : "draining",
 		 atomic_load(&w->active));
@@ -322,6 +393,7 @@ void worker_main(const struct worker_args *a)
 	setup_tls(&w);
 	become_worker(a);
 	pthread_mutex_init(&w.lock, NULL);
+	pthread_cond_init(&w.wake, NULL);
 	if (RAND_bytes(rnd, sizeof(rnd)) != 1)
 		memcpy(rnd, &slot, sizeof(rnd));
 	memcpy(&w.id_base, rnd, sizeof(w.id_base));

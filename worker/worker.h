@@ -30,6 +30,10 @@ struct worker_policy {
 	struct adm *adm;		/* the shared admission region */
 };
 
+/* Threads kept after their connection ends, for the next one. */
+#define WORKER_IDLE_THREADS 16
+#define WORKER_IDLE_SECONDS 30
+
 struct worker {
 	const struct config *cfg;
 	int slot;			/* worker slot number */
@@ -42,8 +46,11 @@ struct worker {
 	int cell;			/* this worker's admission cell */
 	pid_t master;
 	pthread_attr_t thread_attr;
-	pthread_mutex_t lock;		/* guards conns */
+	pthread_mutex_t lock;		/* guards conns and the thread pool */
 	struct conn *conns;
+	pthread_cond_t wake;		/* an idle thread has work */
+	struct conn *queue;		/* accepted, waiting for an idle thread */
+	size_t waiting;			/* idle threads waiting for work */
 	atomic_long active;		/* live connections */
 	atomic_uint next_id;
 	unsigned id_base;

@@ -6,5 +6,8 @@ cd "$root"
 if [ ! -d tests/e2e/node_modules ]; then
   (cd tests/e2e && npm ci --no-audit --no-fund)
 fi
+# Every server's output and the secrets the tests used are kept here (tests/e2e/lib/server.mjs)
+# for tests/check-logs.mjs, which runs after this suite: start from an empty directory.
+rm -rf "${ECH3_TEST_LOG_DIR:-$root/build/test-logs}" 2>/dev/null || true
 # extra arguments (e.g. --test-reporter=spec, --test-name-pattern=...) go before the path
 exec node --test --test-concurrency=2 "$@" tests/e2e/
