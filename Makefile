@@ -4,6 +4,7 @@
 #   make test     install test dependencies, run every test (unit, e2e, sanitizers)
 #   make bench    side-by-side benchmark against the reference servers
 
+SHELL    := /bin/bash
 VERSION  ?= 0.1.0
 CC       ?= cc
 BUILD    ?= build
@@ -27,7 +28,7 @@ DEP        = $(OBJ:.o=.d)
 # everything but main(), for unit tests and fuzzers
 LIB_OBJ    = $(filter-out $(BUILD)/obj/master/main.o,$(OBJ))
 
-.PHONY: all run test deps test-deps unit e2e python asan clean bench fuzz
+.PHONY: all run test deps test-deps unit e2e python asan clean bench fuzz check-docs
 
 all: $(BUILD)/ech3
 
@@ -91,11 +92,18 @@ unit-asan: $(UNIT_BIN)
 
 test: test-deps
 	$(MAKE) all
+	$(MAKE) check-docs
 	$(MAKE) unit
 	$(MAKE) e2e
 	$(MAKE) python
 	$(MAKE) asan
 	$(MAKE) test-packaging
+
+# docs/configuration.md carries the settings table generated from the code.
+check-docs: $(BUILD)/ech3
+	@$(BUILD)/ech3 --print-config-doc | diff -u - \
+		<(sed -n '/BEGIN SETTINGS/,/END SETTINGS/p' docs/configuration.md | sed '1d;$$d') \
+		&& echo "docs/configuration.md: settings table up to date"
 
 clean:
 	rm -rf $(BUILD)
