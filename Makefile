@@ -28,7 +28,7 @@ DEP        = $(OBJ:.o=.d)
 # everything but main(), for unit tests and fuzzers
 LIB_OBJ    = $(filter-out $(BUILD)/obj/master/main.o,$(OBJ))
 
-.PHONY: all run test deps test-deps unit e2e python asan clean bench fuzz check-docs
+.PHONY: all run test deps test-deps unit e2e python asan clean bench fuzz check-docs test-netns
 
 all: $(BUILD)/ech3
 
@@ -77,6 +77,10 @@ e2e: $(BUILD)/ech3
 python: $(BUILD)/ech3
 	tests/python/run.sh
 
+# Egress policy against internal addresses inside a network namespace.
+test-netns: $(BUILD)/ech3
+	bash tests/netns/run.sh
+
 # The same suites against a build with AddressSanitizer and UBSan.
 asan:
 	$(MAKE) BUILD=build/asan CFLAGS="-O1 -g -fsanitize=address,undefined \
@@ -96,6 +100,7 @@ test: test-deps
 	$(MAKE) unit
 	$(MAKE) e2e
 	$(MAKE) python
+	$(MAKE) test-netns
 	$(MAKE) asan
 	$(MAKE) test-packaging
 
