@@ -372,9 +372,15 @@ static int open_listeners(struct master *m, const struct config *cfg,
 			if (strcmp(m->ls[j].name, names[i]) == 0)
 				old = &m->ls[j];
 		if (old != NULL && listener_resize(old, nslots) == 0) {
+			struct sockaddr_storage ss;
+			unsigned len;
 			ls[i] = *old;
 			old->fds = NULL;
 			old->nslots = 0;
+			/* tls_cert may have come or gone: the mode is the new
+			 * configuration's (the entry was checked already) */
+			(void)config_parse_listen(cfg, names[i], &ss, &len,
+						  &ls[i].tls);
 		} else if (listener_open(&ls[i], cfg, names[i], nslots) < 0) {
 			while (i-- > 0)
 				listener_close(&ls[i]);

@@ -5,7 +5,6 @@
 
 #include "../shared/privs.h"
 #include "policy.h"
-#include "../shared/tls.h"
 
 #include <getopt.h>
 #include <signal.h>
@@ -147,23 +146,8 @@ void options_free(struct options *o)
 	free(o->listen);
 }
 
-/* Loads the certificate once so a bad one fails the start or reload
- * instead of every worker. */
-static int check_tls(const struct config *cfg, char *err, size_t errlen)
-{
-	SSL_CTX *ctx;
-
-	if (cfg->tls_cert[0] == '\0' && cfg->tls_key[0] == '\0')
-		return 0;
-	ctx = tls_server_ctx(cfg->tls_cert, cfg->tls_key, err, errlen);
-	if (ctx == NULL)
-		return -1;
-	SSL_CTX_free(ctx);
-	return 0;
-}
-
-/* Loads JWT keys and parses egress lists once, so mistakes fail -t, the
- * start or the reload. */
+/* Loads JWT keys and certificates and parses egress lists once, so
+ * mistakes fail -t, the start or the reload. */
 static int check_policy(const struct config *cfg, char *err, size_t errlen)
 {
 	struct worker_policy pol;
@@ -199,7 +183,7 @@ struct config *options_build_config(const struct options *o, char *err,
 	for (size_t i = 0; i < o->nsets; i++)
 		if (config_set(cfg, o->sets[i], err, errlen) < 0)
 			goto fail;
-	if (config_finish(cfg, err, errlen) < 0 || check_tls(cfg, err, errlen) < 0 ||
+	if (config_finish(cfg, err, errlen) < 0 ||
 	    check_policy(cfg, err, errlen) < 0 ||
 	    privs_resolve(cfg, &privs, err, errlen) < 0)
 		goto fail;

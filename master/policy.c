@@ -9,6 +9,7 @@
 
 #include "../shared/admission.h"
 #include "../shared/jwt.h"
+#include "../shared/tls.h"
 #include "../worker/egress.h"
 
 static int jwt_configured(const struct config *cfg)
@@ -74,6 +75,30 @@ static int build_egress(const struct config *cfg, const struct listener *ls,
 	return 0;
 }
 
+/* Certificates are read here, by the master, once per configuration:
+ * every worker of a generation (respawned ones too) uses this copy, so a
+ * certificate file broken after a refused reload cannot break them. */
+static int build_tls(const struct config *cfg, struct worker_policy *pol,
+		     char *err, size_t errlen)
+{
+	if (cfg->tls_cert[0] != '\0' || cfg->tls_key[0] != '\0') {
+		pol->tls_ctx = tls_server_ctx(cfg->tls_cert, cfg->tls_key, err,
+					      errlen);
+		if (pol->tls_ctx == NULL)
+			return -1;
+	}
+	if (strncmp(cfg->target_url, "wss://", 6) == 0) {
+		char why[256];
+		pol->upstream_ctx = tls_client_ctx(cfg->target_ca_file, why,
+						   sizeof(why));
+		if (pol->upstream_ctx == NULL) {
+			snprintf(err, errlen, "target_ca_file: %s", why);
+			return -1;
+		}
+	}
+	return 0;
+}
+
 int policy_build(const struct config *cfg, const struct listener *ls,
 		 size_t nls, struct worker_policy *pol, char *err,
 		 size_t errlen)
@@ -83,7 +108,8 @@ int policy_build(const struct config *cfg, const struct listener *ls,
 	memset(pol, 0, sizeof(*pol));
 	pol->adm = adm;
 	if (build_jwt(cfg, pol, err, errlen) < 0 ||
-	    build_egress(cfg, ls, nls, pol, err, errlen) < 0) {
+	    build_egress(cfg, ls, nls, pol, err, errlen) < 0 ||
+	    build_tls(cfg, pol, err, errlen) < 0) {
 		policy_free(pol);
 		pol->adm = adm;
 		return -1;
@@ -96,9 +122,13 @@ void policy_free(struct worker_policy *pol)
 	jwt_keyset_free(pol->jwt);
 	egress_free(pol->egress);
 	egress_free(pol->trusted);
+	SSL_CTX_free(pol->tls_ctx);
+	SSL_CTX_free(pol->upstream_ctx);
 	pol->jwt = NULL;
 	pol->egress = NULL;
 	pol->trusted = NULL;
+	pol->tls_ctx = NULL;
+	pol->upstream_ctx = NULL;
 }
 
 void policy_set_limits(const struct config *cfg, struct adm *adm)

@@ -289,7 +289,7 @@ static void serve(struct conn *c)
 		c->end = "out of memory";
 		goto out;
 	}
-	if (c->kind == LISTEN_TLS && io_tls_accept(&c->io, c->w->tls_ctx, c->start_ms +
+	if (c->kind == LISTEN_TLS && io_tls_accept(&c->io, c->w->pol->tls_ctx, c->start_ms +
 				    cfg->handshake_timeout * 1000, &c->end) < 0)
 		goto out;
 	status = read_head(c, &rb);

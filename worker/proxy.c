@@ -67,7 +67,7 @@ static void bad_gateway(struct conn *c, const char *why)
 static int tls_connect(struct conn *c, struct proxy *p, char *err,
 		       size_t errlen)
 {
-	SSL *ssl = SSL_new(c->w->upstream_ctx);
+	SSL *ssl = SSL_new(c->w->pol->upstream_ctx);
 	int ms = (int)c->cfg->connect_timeout * 1000;
 
 	if (ssl == NULL || SSL_set_fd(ssl, p->io.fd) != 1) {
@@ -76,9 +76,11 @@ static int tls_connect(struct conn *c, struct proxy *p, char *err,
 		return -1;
 	}
 	p->io.ssl = ssl;
-	(void)SSL_set_tlsext_host_name(ssl, p->url.host);
+	/* An IP literal is checked against IP subjectAltNames and is not
+	 * sent as SNI (RFC 6066); a name is both. */
 	if (X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), p->url.host) != 1 &&
-	    SSL_set1_host(ssl, p->url.host) != 1) {
+	    (SSL_set_tlsext_host_name(ssl, p->url.host) != 1 ||
+	     SSL_set1_host(ssl, p->url.host) != 1)) {
 		snprintf(err, errlen, "cannot set the expected host name");
 		return -1;
 	}

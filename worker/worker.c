@@ -31,7 +31,6 @@
 
 #include "../shared/admission.h"
 #include "../shared/log.h"
-#include "../shared/tls.h"
 #include "../shared/util.h"
 #include "conn.h"
 
@@ -334,30 +333,6 @@ static void __attribute__((noreturn)) drain_and_exit(struct worker *w)
 	_exit(0);
 }
 
-/* Loads the certificate when this worker has a TLS listener, and the CA
- * store for a wss:// target_url. */
-static void setup_tls(struct worker *w)
-{
-	char err[300];
-
-	if (strncmp(w->cfg->target_url, "wss://", 6) == 0) {
-		w->upstream_ctx = tls_client_ctx(w->cfg->target_ca_file, err,
-						 sizeof(err));
-		if (w->upstream_ctx == NULL)
-			fatal("worker %d: target_ca_file: %s", w->slot, err);
-	}
-
-	for (size_t i = 0; i < w->nlisten; i++) {
-		if (w->listen_kind[i] != LISTEN_TLS)
-			continue;
-		w->tls_ctx = tls_server_ctx(w->cfg->tls_cert, w->cfg->tls_key,
-					    err, sizeof(err));
-		if (w->tls_ctx == NULL)
-			fatal("worker %d: %s", w->slot, err);
-		return;
-	}
-}
-
 /* Drops privileges, then asks for SIGTERM when the master dies (a
  * credential change clears that setting, so it comes after). */
 static void become_worker(const struct worker_args *a)
@@ -390,7 +365,6 @@ void worker_main(const struct worker_args *a)
 	w.pol = a->pol;
 	w.cell = a->cell;
 	w.master = a->master;
-	setup_tls(&w);
 	become_worker(a);
 	pthread_mutex_init(&w.lock, NULL);
 	pthread_cond_init(&w.wake, NULL);

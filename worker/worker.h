@@ -28,6 +28,8 @@ struct worker_policy {
 	struct egress *egress;		/* destinations */
 	struct egress *trusted;		/* trusted proxies, or NULL */
 	struct adm *adm;		/* the shared admission region */
+	struct ssl_ctx_st *tls_ctx;	/* listener certificate, or NULL */
+	struct ssl_ctx_st *upstream_ctx; /* wss:// target_url CAs, or NULL */
 };
 
 /* Threads kept after their connection ends, for the next one. */
@@ -40,8 +42,6 @@ struct worker {
 	const int *listen_fds;
 	const int *listen_kind;		/* enum listen_kind per socket */
 	size_t nlisten;
-	struct ssl_ctx_st *tls_ctx;	/* SSL_CTX for TLS listeners */
-	struct ssl_ctx_st *upstream_ctx; /* SSL_CTX for a wss:// target_url */
 	const struct worker_policy *pol;
 	int cell;			/* this worker's admission cell */
 	pid_t master;
