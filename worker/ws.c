@@ -52,6 +52,7 @@ struct ws {
 
 	int send_failed;
 	int close_sent;
+	int broken;		/* a protocol error was reported: parse no more */
 	int client;		/* ech3's own client side: masks, expects unmasked */
 };
 
@@ -191,6 +192,7 @@ int ws_pending(const struct ws *ws)
 static enum ws_event_type fail(struct ws_event *ev, uint16_t code,
 			       const char *reason)
 {
+	memset(ev, 0, sizeof(*ev));
 	ev->type = WS_EV_ERROR;
 	ev->code = code;
 	ev->reason = reason;
@@ -293,10 +295,10 @@ static enum ws_event_type frame_start(struct ws *ws,
 	ws->f_len = f->len;
 	ws->f_off = 0;
 	if (is_control(f->opcode)) {
+		ws->ctrl_len = 0;
 		if (f->opcode != WS_CLOSE && f->opcode != WS_PING &&
 		    f->opcode != WS_PONG)
 			return fail(ev, 1002, "reserved opcode");
-		ws->ctrl_len = 0;
 		return WS_EV_NONE;
 	}
 	if (f->opcode == WS_CONT) {
@@ -359,7 +361,21 @@ static int next_header(struct ws *ws, struct ws_event *ev)
 	return 1;
 }
 
+static enum ws_event_type next_event(struct ws *ws, struct ws_event *ev);
+
 enum ws_event_type ws_next(struct ws *ws, struct ws_event *ev)
+{
+	enum ws_event_type t;
+
+	if (ws->broken)
+		return fail(ev, 1002, "input after a protocol error");
+	t = next_event(ws, ev);
+	if (t == WS_EV_ERROR)
+		ws->broken = 1;	/* the frame state is not to be trusted */
+	return t;
+}
+
+static enum ws_event_type next_event(struct ws *ws, struct ws_event *ev)
 {
 	memset(ev, 0, sizeof(*ev));
 	for (;;) {
@@ -392,6 +408,8 @@ enum ws_event_type ws_next(struct ws *ws, struct ws_event *ev)
 		if (ws->f_off == ws->f_len)
 			ws->in_frame = 0;
 		if (is_control(ws->f_opcode)) {
+			if (ws->ctrl_len + n > sizeof(ws->ctrl))
+				return fail(ev, 1002, "control frame too long");
 			if (n > 0)
 				memcpy(ws->ctrl + ws->ctrl_len, data, n);
 			ws->ctrl_len += n;
