@@ -28,7 +28,7 @@ DEP        = $(OBJ:.o=.d)
 # everything but main(), for unit tests and fuzzers
 LIB_OBJ    = $(filter-out $(BUILD)/obj/master/main.o,$(OBJ))
 
-.PHONY: all run test deps test-deps unit e2e python asan clean bench fuzz check-docs test-netns
+.PHONY: all run test deps test-deps unit e2e python asan clean bench fuzz check-docs test-netns test-interop
 
 all: $(BUILD)/ech3
 
@@ -77,6 +77,10 @@ e2e: $(BUILD)/ech3
 python: $(BUILD)/ech3
 	tests/python/run.sh
 
+# The Go client library the real clients use (gorilla/websocket).
+test-interop: $(BUILD)/ech3
+	tests/interop/run.sh
+
 # Egress policy against internal addresses inside a network namespace.
 test-netns: $(BUILD)/ech3
 	bash tests/netns/run.sh
@@ -101,6 +105,7 @@ test: test-deps
 	$(MAKE) e2e
 	$(MAKE) python
 	$(MAKE) test-netns
+	$(MAKE) test-interop
 	$(MAKE) asan
 	$(MAKE) test-packaging
 
