@@ -10,4 +10,5 @@ fi
 # for tests/check-logs.mjs, which runs after this suite: start from an empty directory.
 rm -rf "${ECH3_TEST_LOG_DIR:-$root/build/test-logs}" 2>/dev/null || true
 # extra arguments (e.g. --test-reporter=spec, --test-name-pattern=...) go before the path
-exec node --test --test-concurrency=2 "$@" tests/e2e/
+# Every test is bounded (a hung test fails instead of hanging CI).
+exec node --test --test-concurrency=2 --test-timeout=180000 --test-force-exit "$@" tests/e2e/
