@@ -28,7 +28,7 @@ DEP        = $(OBJ:.o=.d)
 # everything but main(), for unit tests and fuzzers
 LIB_OBJ    = $(filter-out $(BUILD)/obj/master/main.o,$(OBJ))
 
-.PHONY: all run test deps test-deps unit e2e python asan clean bench fuzz check-docs test-netns test-interop
+.PHONY: all run test deps test-deps unit e2e python asan clean bench fuzz check-docs test-netns test-interop valgrind
 
 all: $(BUILD)/ech3
 
@@ -107,6 +107,8 @@ test: test-deps
 	$(MAKE) test-netns
 	$(MAKE) test-interop
 	$(MAKE) asan
+	$(MAKE) fuzz-smoke
+	$(MAKE) valgrind
 	$(MAKE) test-packaging
 
 # docs/configuration.md carries the settings table generated from the code.
@@ -120,3 +122,8 @@ clean:
 
 -include tests/bench/bench.mk
 include packaging/packaging.mk
+include tests/fuzz/fuzz.mk
+
+# The end-to-end suite once under valgrind memcheck (see the script's head).
+valgrind: $(BUILD)/ech3
+	tests/valgrind/run.sh

@@ -504,6 +504,17 @@ static int file_value(struct config *cfg, const struct cfg_def *d,
 	return -1;
 }
 
+/* 1 when some setting lives in group key ("jwt" for jwt.secret). */
+static int group_known(const char *key)
+{
+	size_t n = strlen(key);
+
+	for (size_t i = 0; i < NDEFS; i++)
+		if (strncmp(defs[i].key, key, n) == 0 && defs[i].key[n] == '.')
+			return 1;
+	return 0;
+}
+
 static int file_group(struct config *cfg, config_setting_t *group,
 		      const char *prefix, const char *path, char *err,
 		      size_t errlen)
@@ -520,7 +531,10 @@ static int file_group(struct config *cfg, config_setting_t *group,
 		snprintf(where, sizeof(where), "%s:%u", path,
 			 config_setting_source_line(s));
 		d = def_find(key);
-		if (d == NULL && config_setting_type(s) == CONFIG_TYPE_GROUP) {
+		/* Recurse into a group (an unknown one then fails on its
+		 * first key); an empty unknown group fails here. */
+		if (d == NULL && config_setting_type(s) == CONFIG_TYPE_GROUP &&
+		    (group_known(key) || config_setting_length(s) > 0)) {
 			char sub[130];
 			snprintf(sub, sizeof(sub), "%s.", key);
 			if (file_group(cfg, s, sub, path, err, errlen) < 0)
@@ -679,12 +693,12 @@ int config_parse_listen(const struct config *cfg, const char *entry,
 		return -1;
 	colon = strrchr(s, ':');
 	if (colon == NULL) {
-		colon = s - 1; /* just a port */
+		p = s;		/* just a port */
 		hl = 0;
 	} else {
+		p = colon + 1;
 		hl = (size_t)(colon - s);
 	}
-	p = colon + 1;
 	port = parse_port(p, strlen(p), 1);
 	if (port < 0)
 		return -1;
