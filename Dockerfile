@@ -18,7 +18,7 @@ FROM ${BASE} AS build
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
         gcc make libc6-dev pkg-config \
-        libssl-dev libjwt-dev libwslay-dev libconfig-dev libsystemd-dev \
+        libssl-dev libjwt-dev libwslay-dev libconfig-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
@@ -33,7 +33,7 @@ RUN make -j"$(nproc)" ${RELEASE_VERSION:+VERSION="$RELEASE_VERSION"} build/ech3 
 FROM ${BASE}
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-        libssl3 libjwt0 libwslay1 libconfig9 libsystemd0 ca-certificates \
+        libssl3 libjwt0 libwslay1 libconfig9 ca-certificates \
  && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/log/apt \
         /var/log/dpkg.log /var/log/alternatives.log \
  && groupadd --system --gid 10001 ech3 \

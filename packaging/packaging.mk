@@ -17,7 +17,7 @@ DEB_OUT       ?= build/deb
 DEB_STAGE     ?= build/deb-stage
 DEB_VERSION   ?=
 DEB_BUILD_DEPS = dpkg-dev debhelper fakeroot gcc make libc6-dev libssl-dev \
-                 libjwt-dev libwslay-dev libconfig-dev libsystemd-dev
+                 libjwt-dev libwslay-dev libconfig-dev
 
 .PHONY: deb deb-deps test-image test-deb test-workflows test-k8s test-packaging
 

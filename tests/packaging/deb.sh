@@ -84,7 +84,7 @@ trap 'exit 130' INT TERM
 
 t_start=$(date +%s)
 apt_want dpkg-dev debhelper fakeroot lintian systemd adduser util-linux \
-	gcc make libc6-dev libssl-dev libjwt-dev libwslay-dev libconfig-dev libsystemd-dev \
+	gcc make libc6-dev libssl-dev libjwt-dev libwslay-dev libconfig-dev \
 	python3 python3-websockets ||
 	{ bad "install the build and test tools"; summary; exit 1; }
 
