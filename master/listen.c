@@ -4,6 +4,7 @@
 #include "listen.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -109,6 +110,27 @@ int listener_resize(struct listener *l, size_t nslots)
 		if (fd < 0)
 			return -1;
 		l->fds[l->nslots++] = fd;
+	}
+	return 0;
+}
+
+int listener_dup(const struct listener *l, struct listener *out)
+{
+	*out = *l;
+	out->nslots = 0;
+	out->fds = calloc(l->nslots > 0 ? l->nslots : 1, sizeof(*out->fds));
+	if (out->fds == NULL) {
+		log_error("out of memory");
+		return -1;
+	}
+	for (size_t i = 0; i < l->nslots; i++) {
+		int fd = fcntl(l->fds[i], F_DUPFD_CLOEXEC, 3);
+		if (fd < 0) {
+			log_error("dup listener %s: %s", l->name, strerror(errno));
+			listener_close(out);
+			return -1;
+		}
+		out->fds[out->nslots++] = fd;
 	}
 	return 0;
 }

@@ -33,6 +33,10 @@ int listener_open(struct listener *l, const struct config *cfg,
  * Returns 0 or -1 (logged; the listener keeps its old slots). */
 int listener_resize(struct listener *l, size_t nslots);
 
+/* Makes out a copy of l with duplicated descriptors (the same sockets).
+ * Returns 0 or -1 (logged). */
+int listener_dup(const struct listener *l, struct listener *out);
+
 void listener_close(struct listener *l);
 
 #endif

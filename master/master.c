@@ -371,12 +371,12 @@ static int open_listeners(struct master *m, const struct config *cfg,
 		for (size_t j = 0; j < m->nls; j++)
 			if (strcmp(m->ls[j].name, names[i]) == 0)
 				old = &m->ls[j];
-		if (old != NULL && listener_resize(old, nslots) == 0) {
+		if (old != NULL && listener_dup(old, &ls[i]) == 0 &&
+		    listener_resize(&ls[i], nslots) == 0) {
+			/* The same sockets (duplicated descriptors: the old
+			 * set stays intact until the reload is committed). */
 			struct sockaddr_storage ss;
 			unsigned len;
-			ls[i] = *old;
-			old->fds = NULL;
-			old->nslots = 0;
 			/* tls_cert may have come or gone: the mode is the new
 			 * configuration's (the entry was checked already) */
 			(void)config_parse_listen(cfg, names[i], &ss, &len,
@@ -461,7 +461,8 @@ static void reload(struct master *m)
 	}
 	pol.adm = m->pol.adm;
 	if (policy_build(cfg, ls, nls, &pol, err, sizeof(err)) < 0 ||
-	    resize_slots(m, nslots) < 0) {
+	    (resize_slots(m, nslots) < 0 &&
+	     (policy_free(&pol), snprintf(err, sizeof(err), "out of memory")))) {
 		log_error("reload refused, keeping the running configuration: "
 			  "%s", err);
 		for (size_t i = 0; i < nls; i++)

@@ -174,7 +174,12 @@ int io_tls_accept(struct io *io, SSL_CTX *ctx, int64_t deadline_ms,
 			*why = "handshake timeout";
 		return -1;
 	}
-	(void)io_set_timeouts(io->fd, (int)left, 0);
+	/* Poll can report a TLS socket readable while SSL_read still waits
+	 * for the rest of a record: keep reads bounded (the relay sets its
+	 * own bound later). */
+	left = deadline_ms - now_ms();
+	(void)io_set_timeouts(io->fd, left > 0 ? (int)left : 1,
+			      left > 0 ? (int)left : 1);
 	return 0;
 }
 

@@ -31,6 +31,7 @@
 #include "http.h"
 #include "routes.h"
 #include "target.h"
+#include "tunnel.h"
 #include "worker.h"
 #include "ws.h"
 
@@ -429,7 +430,10 @@ static void on_readable(struct relay *r, int client)
 void proxy_run(struct conn *c, struct ws *ws, struct proxy *p)
 {
 	struct relay r = { c, ws, p, 0, NULL };
+	int wto = write_timeout_ms(c->cfg);
 
+	(void)io_set_timeouts(c->io.fd, wto, wto);
+	(void)io_set_timeouts(p->io.fd, wto, wto);
 	if (ws_pending(ws))
 		drain(&r, ws, 1);
 	if (p->bws != NULL && ws_pending(p->bws))

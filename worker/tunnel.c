@@ -61,8 +61,9 @@ static void count(struct tunnel *t, enum adm_counter k, uint64_t n)
 	adm_count(t->c->w->pol->adm, t->c->w->cell, k, n);
 }
 
-/* How long a write may block before the peer counts as gone. */
-static int write_timeout_ms(const struct config *cfg)
+/* How long a write (or a TLS read) may block before the peer counts as
+ * gone. */
+int write_timeout_ms(const struct config *cfg)
 {
 	long ms = (cfg->ping_interval + cfg->ping_timeout) * 1000;
 
@@ -590,7 +591,10 @@ void tunnel_run(struct conn *c, struct ws *ws)
 	t.state = T_WAIT;
 	t.last_rx = t.last_data = now_ms();
 	/* A peer that stops reading cannot hold this thread forever. */
-	(void)io_set_timeouts(c->io.fd, write_timeout_ms(cfg), 0);
+	/* A peer that stops reading, or a TLS peer that sends half a
+	 * record, cannot hold this thread forever. */
+	(void)io_set_timeouts(c->io.fd, write_timeout_ms(cfg),
+			      write_timeout_ms(cfg));
 	if (ws_pending(ws))
 		drain_ws(&t);
 	relay(&t);
