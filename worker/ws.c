@@ -256,24 +256,36 @@ static int parse_frame_head(const uint8_t *p, size_t avail,
 	return (int)need;
 }
 
-/* Unmasks p[0..n) in place; off is the payload offset of p[0]. */
+/* 16 bytes as one SSE2 register (the x86-64 baseline), with memcpy for
+ * unaligned loads and stores. */
+typedef uint64_t u64x2 __attribute__((vector_size(16)));
+
+/* Unmasks p[0..n) in place; off is the payload offset of p[0]. The hot
+ * loop of the client-to-target relay: 64 bytes per iteration. */
 static void unmask(uint8_t *p, size_t n, const uint8_t key[4], uint64_t off)
 {
-	uint8_t k[8];
-	uint64_t m;
+	uint8_t k[16];
+	u64x2 m, w[4];
 	size_t i = 0;
 
-	for (int j = 0; j < 8; j++)
+	for (int j = 0; j < 16; j++)
 		k[j] = key[(off + (uint64_t)j) & 3];
-	memcpy(&m, k, 8);
-	for (; i + 8 <= n; i += 8) {
-		uint64_t w;
-		memcpy(&w, p + i, 8);
-		w ^= m;
-		memcpy(p + i, &w, 8);
+	memcpy(&m, k, 16);
+	for (; i + 64 <= n; i += 64) {
+		memcpy(w, p + i, 64);
+		w[0] ^= m;
+		w[1] ^= m;
+		w[2] ^= m;
+		w[3] ^= m;
+		memcpy(p + i, w, 64);
+	}
+	for (; i + 16 <= n; i += 16) {
+		memcpy(w, p + i, 16);
+		w[0] ^= m;
+		memcpy(p + i, w, 16);
 	}
 	for (; i < n; i++)
-		p[i] ^= k[i & 7];
+		p[i] ^= k[i & 15];
 }
 
 /* Checks a frame header the first time a frame's bytes show up. */
