@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { startServer } from './lib/server.mjs';
 import { openTunnel } from './lib/client.mjs';
 import { startEcho } from './lib/targets.mjs';
-import { childPids } from './lib/lifecycle.mjs';
+import { childPids, waitWorkers } from './lib/lifecycle.mjs';
 import {
   hmacSecret, makeJwt, claims, b64u, rawUpgrade, assert401, expectRefused, CARRIERS,
   assertNoSecretsLogged, remember,
@@ -38,7 +38,8 @@ describe('jwt size: a 1 MiB token (default max_header_bytes 8192)', () => {
 
   it('is never accepted, the worker survives and the server keeps serving (every carrier)', T, async () => {
     assert.ok(huge.length > MiB);
-    const workers = childPids(srv.pid);
+    // workers fork right after "listening on": wait for the one this server has
+    const workers = await waitWorkers(srv.pid, 1);
     assert.equal(workers.length, 1, `workers: ${workers}`);
     for (const carrier of ['bearer', 'protocol', 'query']) {
       const res = await rawUpgrade(srv.port, huge, carrier, { timeout: 10000 });
