@@ -94,8 +94,8 @@ static enum verdict try_protocol(struct ctx *x, const struct http_request *req)
 {
 	const struct http_header *h =
 		http_header_get(req, "Sec-WebSocket-Protocol");
-	const char *v;
-	size_t len, i = 0;
+	const char *v, *item;
+	size_t len, pos = 0, n;
 	enum verdict r;
 
 	if (h == NULL)
@@ -109,21 +109,12 @@ static enum verdict try_protocol(struct ctx *x, const struct http_request *req)
 		x->out->in_protocol = 1;
 		return r;
 	}
-	while (i < len) {
-		size_t s, e;
-		while (i < len && (v[i] == ' ' || v[i] == '\t'))
-			i++;
-		s = i;
-		while (i < len && v[i] != ',')
-			i++;
-		e = i++;
-		while (e > s && (v[e - 1] == ' ' || v[e - 1] == '\t'))
-			e--;
-		if (e == s || (s == 0 && e == len))
-			continue;
-		if ((r = judge(x, v + s, e - s)) != NO_MATCH) {
-			x->out->protocol = v + s;
-			x->out->protocol_len = e - s;
+	while (http_list_next(v, len, &pos, &item, &n)) {
+		if (item == v && n == len)
+			continue;	/* the whole value: judged above */
+		if ((r = judge(x, item, n)) != NO_MATCH) {
+			x->out->protocol = item;
+			x->out->protocol_len = n;
 			x->out->in_protocol = 1;
 			return r;
 		}
@@ -192,21 +183,13 @@ static void echo_first(const struct http_request *req, struct auth_result *out)
 {
 	const struct http_header *h =
 		http_header_get(req, "Sec-WebSocket-Protocol");
-	size_t s = 0, e;
+	size_t pos = 0;
 
 	if (h == NULL || out->protocol != NULL)
 		return;
-	while (s < h->value_len && (h->value[s] == ' ' || h->value[s] == '\t'))
-		s++;
-	e = s;
-	while (e < h->value_len && h->value[e] != ',')
-		e++;
-	while (e > s && (h->value[e - 1] == ' ' || h->value[e - 1] == '\t'))
-		e--;
-	if (e > s) {
-		out->protocol = h->value + s;
-		out->protocol_len = e - s;
-	}
+	if (!http_list_next(h->value, h->value_len, &pos, &out->protocol,
+			    &out->protocol_len))
+		out->protocol = NULL;
 }
 
 int auth_check(const struct config *cfg, const struct jwt_keyset *jwt,

@@ -105,31 +105,21 @@ static void forward_protocols(const struct http_request *req,
 {
 	const struct http_header *h =
 		http_header_get(req, "Sec-WebSocket-Protocol");
-	size_t n = 0, i = 0;
+	size_t n = 0, pos = 0, len;
+	const char *item;
 
 	out[0] = '\0';
-	if (h == NULL)
-		return;
-	while (i < h->value_len) {
-		size_t s, e;
-		while (i < h->value_len && (h->value[i] == ' ' || h->value[i] == '\t'))
-			i++;
-		s = i;
-		while (i < h->value_len && h->value[i] != ',')
-			i++;
-		e = i++;
-		while (e > s && (h->value[e - 1] == ' ' || h->value[e - 1] == '\t'))
-			e--;
-		if (e == s || (auth->in_protocol && auth->protocol == h->value + s &&
-			       auth->protocol_len == e - s))
+	if (h == NULL || (auth->in_protocol && auth->protocol == h->value &&
+			  auth->protocol_len == h->value_len))
+		return;	/* none, or the whole header was the credential */
+	while (http_list_next(h->value, h->value_len, &pos, &item, &len)) {
+		if (auth->in_protocol && auth->protocol == item &&
+		    auth->protocol_len == len)
 			continue;
-		if (auth->in_protocol && auth->protocol == h->value &&
-		    auth->protocol_len == h->value_len)
-			return;	/* the whole header was the credential */
-		if (n + (e - s) + 3 > size)
+		if (n + len + 3 > size)
 			return;
 		n += (size_t)snprintf(out + n, size - n, "%s%.*s", n ? ", " : "",
-				      (int)(e - s), h->value + s);
+				      (int)len, item);
 	}
 }
 
