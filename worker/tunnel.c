@@ -99,23 +99,8 @@ static void fail(struct tunnel *t, const char *why, const char *detail)
 
 /* ---- client to target ---- */
 
-static void flush_out(struct tunnel *t)
-{
-	if (t->olen == 0 || t->state == T_DONE)
-		return;
-	if (io_write_all(&t->tcp, t->obuf, t->olen, 0) < 0) {
-		finish(t, errno == EAGAIN ? "target write timeout"
-					  : "target write error", 1000);
-		return;
-	}
-	t->c->up += t->olen;
-	count(t, ADM_C_BYTES_UP, t->olen);
-	t->olen = 0;
-	t->last_data = now_ms();
-}
-
-/* Writes a large chunk straight from the receive buffer. */
-static void write_direct(struct tunnel *t, const void *data, size_t len)
+/* Writes client payload to the target and counts it. */
+static void write_target(struct tunnel *t, const void *data, size_t len)
 {
 	if (io_write_all(&t->tcp, data, len, 0) < 0) {
 		finish(t, errno == EAGAIN ? "target write timeout"
@@ -127,12 +112,21 @@ static void write_direct(struct tunnel *t, const void *data, size_t len)
 	t->last_data = now_ms();
 }
 
+static void flush_out(struct tunnel *t)
+{
+	if (t->olen == 0 || t->state == T_DONE)
+		return;
+	write_target(t, t->obuf, t->olen);
+	t->olen = 0;
+}
+
 static void out_append(struct tunnel *t, const void *data, size_t len)
 {
 	const uint8_t *p = data;
 
 	if (t->olen == 0 && len >= OBUF_SIZE / 4) {
-		write_direct(t, data, len);
+		write_target(t, data, len);	/* large: straight from the
+						   receive buffer */
 		return;
 	}
 	while (len > 0 && t->state != T_DONE) {
