@@ -150,7 +150,9 @@ else
 	exit 1
 fi
 logs() { "${PODMAN[@]}" logs "$NAME" 2>&1; }
-if wait_for 15 grep -q "listening on 0.0.0.0:$port" <(logs); then
+# Each try reads the log anew (a process substitution would be read once).
+logs_have() { logs | grep -q "$1"; }
+if wait_for 15 logs_have "listening on 0.0.0.0:$port"; then
 	ok "log says: listening on 0.0.0.0:$port"
 else
 	logs | tail -20
@@ -170,7 +172,7 @@ check "HTTP probe from the host" http_ok "$port"
 client_pid=$!
 wait_for 20 grep -q HOLDING "$work/client.out"
 "${PODMAN[@]}" kill --signal HUP "$NAME" >/dev/null
-if wait_for 10 grep -q reloaded <(logs); then
+if wait_for 10 logs_have reloaded; then
 	ok "SIGHUP: the log says reloaded"
 else
 	logs | tail -20
