@@ -29,6 +29,7 @@
 #include "command.h"
 #include "conn.h"
 #include "routes.h"
+#include "stack.h"
 #include "target.h"
 #include "worker.h"
 #include "ws.h"
@@ -54,6 +55,7 @@ struct tunnel {
 	uint8_t *tbuf;
 	int64_t last_rx, ping_sent, last_data;
 	int opened;		/* reached CONNECTED */
+	int settle;		/* trim the stack before the next wait */
 };
 
 static void count(struct tunnel *t, enum adm_counter k, uint64_t n)
@@ -273,6 +275,7 @@ static void do_connect(struct tunnel *t, const char *msg, size_t len)
 	count(t, ADM_C_TUNNELS_OK, 1);
 	t->state = T_OPEN;
 	t->opened = 1;
+	t->settle = 1;	/* resolving and connecting went deep */
 	t->last_data = now_ms();
 	if (ws_send(t->ws, WS_TEXT, "CONNECTED", 9) < 0)
 		finish(t, "client write error", 0);
@@ -527,6 +530,10 @@ static void relay(struct tunnel *t)
 
 		if (t->state == T_DONE)
 			break;
+		if (t->settle) {
+			stack_trim();
+			t->settle = 0;
+		}
 		if (io_pending(&t->c->io))
 			timeout = 0;	/* TLS bytes already decrypted */
 		r = poll(p, t->tcp.fd >= 0 ? 2 : 1, timeout);
@@ -584,7 +591,7 @@ void tunnel_run(struct conn *c, struct ws *ws)
 	t.tcp.fd = -1;
 	t.state = T_WAIT;
 	t.last_rx = t.last_data = now_ms();
-	/* A peer that stops reading cannot hold this thread forever. */
+	t.settle = 1;	/* the handshake and the token check went deep */
 	/* A peer that stops reading, or a TLS peer that sends half a
 	 * record, cannot hold this thread forever. */
 	(void)io_set_timeouts(c->io.fd, write_timeout_ms(cfg),

@@ -33,6 +33,7 @@
 #include "../shared/log.h"
 #include "../shared/util.h"
 #include "conn.h"
+#include "stack.h"
 
 #define FORCE_GRACE_MS 2000	/* after cutting tunnels, before _exit */
 
@@ -141,8 +142,10 @@ static void *thread_main(void *arg)
 	struct conn *c = arg;
 	struct worker *w = c->w;
 
+	stack_note();
 	while (c != NULL) {
 		conn_run(c);
+		stack_trim();	/* an idle thread waits on a short stack */
 		pthread_mutex_lock(&w->lock);
 		c = await_work(w);
 		pthread_mutex_unlock(&w->lock);

@@ -1,0 +1,49 @@
+/*
+ * stack.c - resident stack of connection threads.
+ *
+ * A thread keeps every stack page it ever touched. A tunnel that sits in
+ * poll() needs two pages (the thread descriptor with the top frames, and
+ * one more), but setting it up went deeper: getaddrinfo(), a JWT
+ * signature check, a TLS handshake, a log line. Before it settles down to
+ * wait, the thread hands those pages back with MADV_DONTNEED, the way
+ * glibc does for the stack of a thread that ends. Idle tunnels are then
+ * two pages of stack each, whatever it took to open them.
+ */
+#include "stack.h"
+
+#include <pthread.h>
+#include <stdint.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+/* The lowest address of this thread's stack block, 0 if unknown. */
+static __thread uintptr_t stack_lo;
+
+void stack_note(void)
+{
+	pthread_attr_t a;
+	void *addr;
+	size_t size;
+
+	if (pthread_getattr_np(pthread_self(), &a) != 0)
+		return;
+	if (pthread_attr_getstack(&a, &addr, &size) == 0)
+		stack_lo = (uintptr_t)addr;
+	pthread_attr_destroy(&a);
+}
+
+/* What madvise()'s own call may use below this frame: its return
+ * address, the wrapper's red zone, with room to spare. */
+#define TRIM_MARGIN 1024
+
+/* noinline: the frame whose address is taken must be below the caller's. */
+__attribute__((noinline)) void stack_trim(void)
+{
+	volatile char here;
+	uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+	uintptr_t top = ((uintptr_t)&here - TRIM_MARGIN) & ~(page - 1);
+
+	if (stack_lo == 0 || top <= stack_lo)
+		return;
+	(void)madvise((void *)stack_lo, top - stack_lo, MADV_DONTNEED);
+}
