@@ -5,11 +5,12 @@
 #include "util.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <openssl/evp.h>
-#include <openssl/rand.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/random.h>
 #include <strings.h>
 #include <time.h>
 #include <unistd.h>
@@ -86,12 +87,29 @@ size_t base64_encode(const unsigned char *in, size_t len, char *out)
 	return (size_t)EVP_EncodeBlock((unsigned char *)out, in, (int)len);
 }
 
+int random_bytes(void *buf, size_t n)
+{
+	unsigned char *p = buf;
+
+	while (n > 0) {
+		ssize_t r = getrandom(p, n, 0);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return -1;
+		p += r;
+		n -= (size_t)r;
+	}
+	return 0;
+}
+
 int random_hex(char *out, size_t nbytes)
 {
 	static const char hex[] = "0123456789abcdef";
 	unsigned char buf[64];
 
-	if (nbytes > sizeof(buf) || RAND_bytes(buf, (int)nbytes) != 1)
+	if (nbytes > sizeof(buf) || random_bytes(buf, nbytes) < 0)
 		return -1;
 	for (size_t i = 0; i < nbytes; i++) {
 		out[2 * i] = hex[buf[i] >> 4];

@@ -30,6 +30,12 @@ size_t base64_encode(const unsigned char *in, size_t len, char *out);
  * Returns 0, or -1 if the system has no randomness to give. */
 int random_hex(char *out, size_t nbytes);
 
+/* Fills buf with n bytes from the kernel's CSPRNG (getrandom(2)). Returns
+ * 0, or -1 with errno set. Used instead of RAND_bytes() on the connection
+ * paths: starting OpenSSL's DRBG touches over a megabyte of libcrypto in
+ * every worker. */
+int random_bytes(void *buf, size_t n);
+
 /* Parses a decimal port "1".."65535" (digits only). Returns the port or
  * -1. allow_zero accepts "0" (listen addresses). */
 int parse_port(const char *s, size_t len, int allow_zero);

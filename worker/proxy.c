@@ -11,7 +11,6 @@
 
 #include <errno.h>
 #include <openssl/err.h>
-#include <openssl/rand.h>
 #include <openssl/x509v3.h>
 #include <poll.h>
 #include <stdatomic.h>
@@ -182,7 +181,7 @@ static int ws_handshake(struct conn *c, struct proxy *p,
 	long head;
 	int n;
 
-	if (RAND_bytes(raw, sizeof(raw)) != 1)
+	if (random_bytes(raw, sizeof(raw)) < 0)
 		return snprintf(err, errlen, "no randomness"), -1;
 	base64_encode(raw, sizeof(raw), key);
 	forward_protocols(req, auth, protos, sizeof(protos));

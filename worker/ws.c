@@ -14,8 +14,12 @@
 #include "ws.h"
 
 #include <arpa/inet.h>
-#include <openssl/evp.h>
-#include <openssl/rand.h>
+/* SHA1_Init() and friends are deprecated in OpenSSL 3 in favour of EVP,
+ * but EVP_Digest() fetches the algorithm through the provider machinery,
+ * which pages over a megabyte of libcrypto into every worker for one
+ * 20-byte hash per handshake. The low-level functions are the same
+ * implementation without it. */
+#include <openssl/sha.h>
 #include <stdlib.h>
 #include <string.h>
 #include <wslay/wslay.h>
@@ -81,7 +85,7 @@ static ssize_t send_cb(const uint8_t *data, size_t len, int flags, void *user)
 static int genmask_cb(uint8_t *buf, size_t len, void *user)
 {
 	(void)user;
-	return RAND_bytes(buf, (int)len) == 1 ? 0 : -1;
+	return random_bytes(buf, len);
 }
 
 struct ws *ws_new(struct io *io, uint64_t max_message)
@@ -534,16 +538,20 @@ int ws_close_sent(const struct ws *ws)
 	return ws->close_sent;
 }
 
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
 void ws_accept_key(const char *key, size_t key_len, char out[29])
 {
 	static const char guid[] = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
-	unsigned char sha[EVP_MAX_MD_SIZE], in[64 + sizeof(guid)];
-	unsigned int n = 0;
+	unsigned char sha[SHA_DIGEST_LENGTH];
+	SHA_CTX ctx;
 
 	if (key_len > 64)
 		key_len = 64;
-	memcpy(in, key, key_len);
-	memcpy(in + key_len, guid, sizeof(guid) - 1);
-	EVP_Digest(in, key_len + sizeof(guid) - 1, sha, &n, EVP_sha1(), NULL);
-	base64_encode(sha, n, out);
+	SHA1_Init(&ctx);
+	SHA1_Update(&ctx, key, key_len);
+	SHA1_Update(&ctx, guid, sizeof(guid) - 1);
+	SHA1_Final(sha, &ctx);
+	base64_encode(sha, sizeof(sha), out);
 }
+#pragma GCC diagnostic pop

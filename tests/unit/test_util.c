@@ -328,6 +328,26 @@ static int all_lower_hex(const char *s, size_t n)
 	return 1;
 }
 
+static void test_random_bytes(void **state)
+{
+	static unsigned char big[1 << 20];
+	unsigned char a[32], b[32];
+	size_t zeros = 0;
+
+	(void)state;
+	memset(a, 0, sizeof(a));
+	memset(b, 0, sizeof(b));
+	assert_int_equal(random_bytes(a, sizeof(a)), 0);
+	assert_int_equal(random_bytes(b, sizeof(b)), 0);
+	assert_memory_not_equal(a, b, sizeof(a));
+	assert_int_equal(random_bytes(a, 0), 0);
+	/* more than one getrandom() call may hand out */
+	assert_int_equal(random_bytes(big, sizeof(big)), 0);
+	for (size_t i = 0; i < sizeof(big); i++)
+		zeros += big[i] == 0;
+	assert_true(zeros < sizeof(big) / 128);	/* ~1/256 expected */
+}
+
 static void test_random_hex(void **state)
 {
 	char a[129], b[129];
@@ -400,6 +420,7 @@ int main(void)
 		cmocka_unit_test(test_sockaddr_format_v4),
 		cmocka_unit_test(test_sockaddr_format_v6),
 		cmocka_unit_test(test_sockaddr_format_unknown_family),
+		cmocka_unit_test(test_random_bytes),
 		cmocka_unit_test(test_random_hex),
 		cmocka_unit_test(test_strn_ieq),
 		cmocka_unit_test(test_now_ms_and_cpus),
