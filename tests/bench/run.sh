@@ -113,6 +113,10 @@ pss_kib() {
   echo "$s"
 }
 memavail_kib() { awk '/^MemAvailable:/ {print $2}' /proc/meminfo; }
+# user and kernel memory the system accounts to processes and sockets: anonymous pages, slab,
+# kernel stacks, page tables. Unlike MemAvailable it does not move with the page cache or the
+# allocator's per-CPU free lists, so its drop per tunnel is steady from run to run.
+memused_kib() { awk '/^(AnonPages|Slab|KernelStack|PageTables):/ {s += $2} END {print s}' /proc/meminfo; }
 
 port_busy() { [ -n "$(ss -Htan "( sport = :$1 )" 2>/dev/null)" ]; }
 declare -A USED_PORTS
@@ -196,10 +200,12 @@ rss_small|RSS with $IDLE_N idle tunnels, MiB|1|l
 rsspt_small|RSS per idle tunnel at $IDLE_N, KiB|1|l
 psspt_small|PSS per idle tunnel at $IDLE_N, KiB|1|l
 availpt_small|MemAvailable drop per tunnel at $IDLE_N, KiB|1|l
+usedpt_small|user+kernel memory per tunnel at $IDLE_N (AnonPages+Slab+KernelStack+PageTables), KiB|1|l
 rss_large|RSS with $LARGE_N idle tunnels, MiB|1|l
 rsspt_large|RSS per idle tunnel at $LARGE_N, KiB|1|l
 psspt_large|PSS per idle tunnel at $LARGE_N, KiB|1|l
 availpt_large|MemAvailable drop per tunnel at $LARGE_N, KiB|1|l
+usedpt_large|user+kernel memory per tunnel at $LARGE_N (AnonPages+Slab+KernelStack+PageTables), KiB|1|l
 procs|server processes (master + workers)|0|i"
 
 TABLE=$(printf '%s\n' "$SPEC" | awk -F'|' -v data="$DATA" -v servers="${ACTIVE[*]}" \
@@ -254,8 +260,10 @@ TABLE=$(printf '%s\n' "$SPEC" | awk -F'|' -v data="$DATA" -v servers="${ACTIVE[*
   echo "MB = 10^6 bytes. Bulk: ${SECONDS_BULK} s window after warm-up, 256 KiB frames; c2t measured at the target"
   echo "sink, t2c at the client. Setup: upgrade + CONNECT + CONNECTED + CLOSE, ${SETUP_SECONDS} s or 15000 tunnels."
   echo "Memory: fresh servers per repetition; per-tunnel RSS/PSS = (with tunnels - idle before) / tunnels,"
-  echo "summed over the server's processes; MemAvailable drop is system-wide (includes kernel socket memory of"
-  echo "all four loopback sockets per tunnel and the load generator)."
+  echo "summed over the server's processes; MemAvailable drop and user+kernel memory are system-wide (include"
+  echo "kernel socket memory of all four loopback sockets per tunnel and the load generator, the same for every"
+  echo "server); user+kernel = growth of AnonPages+Slab+KernelStack+PageTables in /proc/meminfo, which counts a"
+  echo "thread's kernel stack and task struct but not MemAvailable's page-cache and per-CPU free-list noise."
   for s in "${ACTIVE[@]}"; do
     c=$(awk -F'\t' -v s="$s" '$1 == s && $2 ~ /^clientcpu_/ && $3 > m { m = $3 } END { if (m != "") printf "%.0f", m }' "$DATA")
     [ -n "$c" ] && echo "Load generator CPU during bulk runs against ${LABEL[$s]}: at most ${c}% of one core."
@@ -385,10 +393,10 @@ record() {
 # ---------------------------------------------------------------- memory
 # idle_run SERVER N TAG: opens N idle tunnels, measures server RSS/PSS and MemAvailable
 idle_run() {
-  local s=$1 n=$2 tag=$3 pids base_avail avail rss pss ready tunnels
+  local s=$1 n=$2 tag=$3 pids base_avail avail base_used used rss pss ready tunnels
   [ -n "${SPID[$s]:-}" ] || return 0
   settle "$s"
-  base_avail=$(memavail_kib)
+  base_avail=$(memavail_kib); base_used=$(memused_kib)
   echo "### $s idle $n" >> "$W/bench.log"
   "$BENCH" --url "ws://127.0.0.1:${SPORT[$s]}/" --token "$TOKEN" --json --scenario idle --count "$n" \
     --hold 300 > "$W/idle.out" 2>> "$W/bench.log" &
@@ -407,7 +415,7 @@ idle_run() {
   fi
   sleep 1 # let lazily allocated buffers and runtimes settle
   pids=$(tree_pids "${SPID[$s]}")
-  rss=$(rss_kib $pids); pss=$(pss_kib $pids); avail=$(memavail_kib)
+  rss=$(rss_kib $pids); pss=$(pss_kib $pids); avail=$(memavail_kib); used=$(memused_kib)
   tunnels=$(jget tunnels "$ready")
   kill -TERM "$BENCH_PID" 2>/dev/null
   for _ in $(seq 1 100); do kill -0 "$BENCH_PID" 2>/dev/null || break; sleep 0.1; done
@@ -423,12 +431,13 @@ idle_run() {
   fi
   [ "${tunnels:-0}" -gt 0 ] || return 0
   if [ $bad = 1 ]; then
-    for m in rss rsspt psspt availpt; do put "$s" "err_${m}_$tag" 1; done
+    for m in rss rsspt psspt availpt usedpt; do put "$s" "err_${m}_$tag" 1; done
   fi
   put "$s" "rss_$tag" "$(awk -v r="$rss" 'BEGIN{printf "%.2f", r/1024}')"
   put "$s" "rsspt_$tag" "$(awk -v r="$rss" -v b="${IDLE_RSS0[$s]}" -v n="$tunnels" 'BEGIN{printf "%.2f", (r-b)/n}')"
   put "$s" "psspt_$tag" "$(awk -v r="$pss" -v b="${IDLE_PSS0[$s]}" -v n="$tunnels" 'BEGIN{printf "%.2f", (r-b)/n}')"
   put "$s" "availpt_$tag" "$(awk -v a="$avail" -v b="$base_avail" -v n="$tunnels" 'BEGIN{printf "%.2f", (b-a)/n}')"
+  put "$s" "usedpt_$tag" "$(awk -v u="$used" -v b="$base_used" -v n="$tunnels" 'BEGIN{printf "%.2f", (u-b)/n}')"
   put "$s" "procs" "$(echo $pids | wc -w)"
 }
 
