@@ -545,6 +545,8 @@ static void relay(struct tunnel *t)
 			finish(t, "poll error", 1011);
 			break;
 		}
+		if (r == 0)
+			t->settle = 1;	/* gone quiet: drop what traffic touched */
 		if (r <= 0)
 			continue;
 		if (p[0].revents != 0)
