@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #include "../shared/log.h"
+#include "../shared/cpus.h"
 #include "../shared/privs.h"
 #include "../shared/util.h"
 #include "../worker/egress.h"

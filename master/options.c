@@ -25,7 +25,7 @@ void options_usage(FILE *out)
 "  -c, --config FILE     libconfig file (default " CONFIG_DEFAULT_FILE
 " if it exists)\n"
 "  -l, --listen ADDR     listen address, host:port or [v6]:port (repeatable)\n"
-"  -w, --workers N       worker processes (0: one per CPU)\n"
+"  -w, --workers N       worker processes (0: one per usable CPU)\n"
 "      --set KEY=VALUE   set any configuration key (repeatable)\n"
 "  -t, --test            check the configuration, print it (secrets masked)\n"
 "  -s, --signal NAME     signal the running master (found through pid_file):\n"

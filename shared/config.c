@@ -51,7 +51,8 @@ static const struct cfg_def defs[] = {
 	  "addresses speak TLS when tls_cert is set). The compat env PORT "
 	  "replaces the port of every address." },
 	{ "workers", T_INT, OFF(workers), "0", 0, 256, NULL, 0,
-	  "Worker processes; 0 means one per CPU." },
+	  "Worker processes; 0 means one per CPU the process may use (its "
+	  "CPU affinity, capped by its cgroup's CPU limit, rounded up)." },
 	{ "pid_file", T_STR, OFF(pid_file), "", 0, 0, NULL, 0,
 	  "Write the master's pid here (empty: none)." },
 	{ "thread_stack", T_INT, OFF(thread_stack), "256", 64, 8192, NULL, 0,

@@ -22,7 +22,7 @@ enum first_data_b64 { B64_OFF = 0, B64_AUTO = 1, B64_ON = 2 };
 struct config {
 	/* listening and processes */
 	struct strlist listen;
-	long workers;		/* 0 = one per CPU */
+	long workers;		/* 0 = one per usable CPU (cpus.c) */
 	char *pid_file;
 	long thread_stack;	/* KiB */
 	long shutdown_timeout;	/* s */

@@ -172,10 +172,3 @@ int strn_ieq(const char *s, size_t len, const char *lit)
 {
 	return strlen(lit) == len && strncasecmp(s, lit, len) == 0;
 }
-
-int cpu_count(void)
-{
-	long n = sysconf(_SC_NPROCESSORS_ONLN);
-
-	return n < 1 ? 1 : (int)n;
-}

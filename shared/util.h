@@ -49,7 +49,4 @@ void sockaddr_format_host(const struct sockaddr *sa, char *out, size_t size);
 /* Case-insensitive comparison of s[0..len) with the NUL-terminated lit. */
 int strn_ieq(const char *s, size_t len, const char *lit);
 
-/* Number of CPUs online (at least 1). */
-int cpu_count(void);
-
 #endif

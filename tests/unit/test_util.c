@@ -391,7 +391,7 @@ static void test_strn_ieq(void **state)
 	assert_int_equal(strn_ieq(S("ab\0"), "ab"), 0);
 }
 
-static void test_now_ms_and_cpus(void **state)
+static void test_now_ms(void **state)
 {
 	int64_t a, b;
 
@@ -400,7 +400,6 @@ static void test_now_ms_and_cpus(void **state)
 	b = now_ms();
 	assert_true(a > 0);
 	assert_true(b >= a);
-	assert_true(cpu_count() >= 1);
 }
 
 int main(void)
@@ -423,7 +422,7 @@ int main(void)
 		cmocka_unit_test(test_random_bytes),
 		cmocka_unit_test(test_random_hex),
 		cmocka_unit_test(test_strn_ieq),
-		cmocka_unit_test(test_now_ms_and_cpus),
+		cmocka_unit_test(test_now_ms),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

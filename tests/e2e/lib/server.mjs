@@ -237,6 +237,8 @@ const sleepUnref = (ms) => new Promise((r) => { setTimeout(r, ms).unref(); });
  * @param {string[]} [opts.args] extra raw arguments
  * @param {number} [opts.startTimeout=8000]
  * @param {string[]} [opts.follow] files to follow into `lines` (default: the log_file, if one is set)
+ * @param {string[]} [opts.wrap] a command that execs its arguments (`taskset -c 0`), run with the
+ *   ech3 binary and its arguments appended; the pid stays the master's
  */
 export async function startServer(opts = {}) {
   const {
@@ -247,6 +249,7 @@ export async function startServer(opts = {}) {
     token = DEFAULT_TOKEN,
     args = [],
     startTimeout = 8000,
+    wrap = [],
   } = opts;
   let { follow } = opts;
   if (!existsSync(ECH3_BIN)) {
@@ -279,7 +282,8 @@ export async function startServer(opts = {}) {
     const lf = set.log_file ?? childEnv.ECH3_LOG_FILE;
     follow = lf ? [String(lf)] : [];
   }
-  const proc = spawn(ECH3_BIN, argv, { env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+  const [cmd, ...cmdArgs] = [...wrap, ECH3_BIN, ...argv];
+  const proc = spawn(cmd, cmdArgs, { env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
   const testLog = proc.pid ? openTestLog(proc.pid) : null;
   const lines = [];
   const listeners = new Set();
