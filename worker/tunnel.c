@@ -101,16 +101,23 @@ static void fail(struct tunnel *t, const char *why, const char *detail)
 
 /* ---- client to target ---- */
 
-/* Writes client payload to the target and counts it. */
+/* Writes client payload to the target (what waits in the coalescing
+ * buffer, then data, in one sendmsg()) and counts it. */
 static void write_target(struct tunnel *t, const void *data, size_t len)
 {
-	if (io_write_all(&t->tcp, data, len, 0) < 0) {
+	size_t held = t->olen;
+	int r = held == 0 ? io_write_all(&t->tcp, data, len, 0)
+		: len == 0 ? io_write_all(&t->tcp, t->obuf, held, 0)
+			   : io_write2(&t->tcp, t->obuf, held, data, len);
+
+	t->olen = 0;
+	if (r < 0) {
 		finish(t, errno == EAGAIN ? "target write timeout"
 					  : "target write error", 1000);
 		return;
 	}
-	t->c->up += len;
-	count(t, ADM_C_BYTES_UP, len);
+	t->c->up += held + len;
+	count(t, ADM_C_BYTES_UP, held + len);
 	t->last_data = now_ms();
 }
 
@@ -118,17 +125,17 @@ static void flush_out(struct tunnel *t)
 {
 	if (t->olen == 0 || t->state == T_DONE)
 		return;
-	write_target(t, t->obuf, t->olen);
-	t->olen = 0;
+	write_target(t, NULL, 0);
 }
 
 static void out_append(struct tunnel *t, const void *data, size_t len)
 {
 	const uint8_t *p = data;
 
-	if (t->olen == 0 && len >= OBUF_SIZE / 4) {
-		write_target(t, data, len);	/* large: straight from the
-						   receive buffer */
+	if (len >= OBUF_SIZE / 4) {
+		/* large: straight from the receive buffer, behind what the
+		 * coalescing buffer holds (the end of the previous frame) */
+		write_target(t, data, len);
 		return;
 	}
 	while (len > 0 && t->state != T_DONE) {
