@@ -47,6 +47,24 @@ describe('bulk transfer', () => {
     t.close();
   });
 
+  it('upload: small and large binary messages back to back arrive byte-exact and in order', T, async () => {
+    // Reads that hold the small tail of one message and a large head of the next: the tail
+    // waits in ech3's coalescing buffer, the head goes out from the receive buffer behind it.
+    const sizes = [];
+    for (let i = 0; i < 24; i++) sizes.push([1, 37, 5000, 16383][i % 4], [16384, 70000, 200000][i % 3]);
+    const parts = sizes.map((n) => randomBytes(n));
+    const up = Buffer.concat(parts);
+    const n = sink.conns.length;
+    const t = await openTunnel(srv.port, sink.target);
+    for (const p of parts) t.ws.send(p, { binary: true }); // queued at once, no waiting between
+    await t.sendText('CLOSE');
+    const c = await sink.waitConnection(n);
+    await c.waitEof(15000);
+    assert.equal(c.length, up.length);
+    assert.equal(sha256(c.data()), sha256(up));
+    await t.waitClose(5000).catch(() => t.terminate());
+  });
+
   it('download: 1 MiB from the target reaches the client byte-exact, then CLOSE and 1000', T, async () => {
     const t = await openTunnel(srv.port, source.target);
     const { bytes, text } = await t.readUntilText(20000);
