@@ -84,8 +84,31 @@ static void setup_signals(void)
 	sigprocmask(SIG_SETMASK, &none, NULL);
 }
 
+/* glibc keeps freed heap memory for reuse: after a peak of thousands of
+ * tunnels a worker would hold their setup buffers' pages for good. Once
+ * half the connections of a peak (and at least TRIM_MIN_ENDED) have
+ * ended, or the worker is left without connections after at least
+ * TRIM_MIN_IDLE, the thread that ended the last one hands the free pages
+ * back with malloc_trim(). */
+#define TRIM_MIN_ENDED 256
+#define TRIM_MIN_IDLE 32
+
+static void maybe_trim_heap(struct worker *w, long active)
+{
+	long peak = atomic_load(&w->peak);
+
+	if (!(peak - active >= TRIM_MIN_ENDED && active <= peak / 2) &&
+	    !(active == 0 && peak >= TRIM_MIN_IDLE))
+		return;
+	/* one thread trims; the peak starts again from here */
+	if (atomic_compare_exchange_strong(&w->peak, &peak, active))
+		(void)malloc_trim(0);
+}
+
 void worker_register(struct worker *w, struct conn *c)
 {
+	long now, peak;
+
 	pthread_mutex_lock(&w->lock);
 	c->prev = NULL;
 	c->next = w->conns;
@@ -93,7 +116,10 @@ void worker_register(struct worker *w, struct conn *c)
 		w->conns->prev = c;
 	w->conns = c;
 	pthread_mutex_unlock(&w->lock);
-	atomic_fetch_add(&w->active, 1);
+	now = atomic_fetch_add(&w->active, 1) + 1;
+	peak = atomic_load(&w->peak);
+	while (now > peak && !atomic_compare_exchange_weak(&w->peak, &peak, now))
+		;
 }
 
 void worker_unregister(struct worker *w, struct conn *c)
@@ -106,7 +132,7 @@ void worker_unregister(struct worker *w, struct conn *c)
 	if (c->next != NULL)
 		c->next->prev = c->prev;
 	pthread_mutex_unlock(&w->lock);
-	atomic_fetch_sub(&w->active, 1);
+	maybe_trim_heap(w, atomic_fetch_sub(&w->active, 1) - 1);
 }
 
 int worker_draining(void)

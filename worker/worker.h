@@ -52,6 +52,7 @@ struct worker {
 	struct conn *queue;		/* accepted, waiting for an idle thread */
 	size_t waiting;			/* idle threads waiting for work */
 	atomic_long active;		/* live connections */
+	atomic_long peak;		/* most live since the last heap trim */
 	atomic_uint next_id;
 	unsigned id_base;
 };
