@@ -206,6 +206,7 @@ rsspt_large|RSS per idle tunnel at $LARGE_N, KiB|1|l
 psspt_large|PSS per idle tunnel at $LARGE_N, KiB|1|l
 availpt_large|MemAvailable drop per tunnel at $LARGE_N, KiB|1|l
 usedpt_large|user+kernel memory per tunnel at $LARGE_N (AnonPages+Slab+KernelStack+PageTables), KiB|1|l
+rssafter_large|RSS after the $LARGE_N tunnels closed, MiB|1|l
 procs|server processes (master + workers)|0|i"
 
 TABLE=$(printf '%s\n' "$SPEC" | awk -F'|' -v data="$DATA" -v servers="${ACTIVE[*]}" \
@@ -420,6 +421,9 @@ idle_run() {
   kill -TERM "$BENCH_PID" 2>/dev/null
   for _ in $(seq 1 100); do kill -0 "$BENCH_PID" 2>/dev/null || break; sleep 0.1; done
   kill_pids "$BENCH_PID"; wait "$BENCH_PID" 2>/dev/null; BENCH_PID=""
+  settle "$s"; sleep 1 # the tunnels have closed: what does the server give back?
+  local after
+  after=$(rss_kib $(tree_pids "${SPID[$s]}"))
   cat "$W/idle.out" >> "$W/results.jsonl"
   local bad=0 dropped
   dropped=$(jget dropped "$(grep '"event":"done"' "$W/idle.out")")
@@ -434,6 +438,7 @@ idle_run() {
     for m in rss rsspt psspt availpt usedpt; do put "$s" "err_${m}_$tag" 1; done
   fi
   put "$s" "rss_$tag" "$(awk -v r="$rss" 'BEGIN{printf "%.2f", r/1024}')"
+  [ -n "$after" ] && put "$s" "rssafter_$tag" "$(awk -v r="$after" 'BEGIN{printf "%.2f", r/1024}')"
   put "$s" "rsspt_$tag" "$(awk -v r="$rss" -v b="${IDLE_RSS0[$s]}" -v n="$tunnels" 'BEGIN{printf "%.2f", (r-b)/n}')"
   put "$s" "psspt_$tag" "$(awk -v r="$pss" -v b="${IDLE_PSS0[$s]}" -v n="$tunnels" 'BEGIN{printf "%.2f", (r-b)/n}')"
   put "$s" "availpt_$tag" "$(awk -v a="$avail" -v b="$base_avail" -v n="$tunnels" 'BEGIN{printf "%.2f", (b-a)/n}')"
