@@ -16,8 +16,8 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-/* The lowest address of this thread's stack block, 0 if unknown. */
-static __thread uintptr_t stack_lo;
+/* This thread's stack block, [stack_lo, stack_hi); 0 if unknown. */
+static __thread uintptr_t stack_lo, stack_hi;
 
 void stack_note(void)
 {
@@ -27,8 +27,10 @@ void stack_note(void)
 
 	if (pthread_getattr_np(pthread_self(), &a) != 0)
 		return;
-	if (pthread_attr_getstack(&a, &addr, &size) == 0)
+	if (pthread_attr_getstack(&a, &addr, &size) == 0) {
 		stack_lo = (uintptr_t)addr;
+		stack_hi = stack_lo + size;
+	}
 	pthread_attr_destroy(&a);
 }
 
@@ -36,14 +38,17 @@ void stack_note(void)
  * address, the wrapper's red zone, with room to spare. */
 #define TRIM_MARGIN 1024
 
-/* noinline: the frame whose address is taken must be below the caller's. */
+/* noinline: this frame must be below the caller's. The frame address,
+ * not a local's: under ASan locals may live on a separate fake stack. */
 __attribute__((noinline)) void stack_trim(void)
 {
-	volatile char here;
+	uintptr_t frame = (uintptr_t)__builtin_frame_address(0);
 	uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
-	uintptr_t top = ((uintptr_t)&here - TRIM_MARGIN) & ~(page - 1);
+	uintptr_t top = (frame - TRIM_MARGIN) & ~(page - 1);
 
-	if (stack_lo == 0 || top <= stack_lo)
+	/* Only ever below the live frames and inside this thread's stack. */
+	if (stack_lo == 0 || frame <= stack_lo || frame >= stack_hi ||
+	    top <= stack_lo)
 		return;
 	(void)madvise((void *)stack_lo, top - stack_lo, MADV_DONTNEED);
 }
