@@ -361,6 +361,5 @@ void conn_run(struct conn *c)
 		linger_close(c);
 	if (c->end == NULL)
 		c->end = "closed";
-	worker_unregister(w, c);
-	conn_free(c);
+	worker_conn_end(w, c);
 }

@@ -48,7 +48,7 @@ struct conn *conn_new(struct worker *w, int fd, const struct sockaddr *peer);
 /* Serves the connection to its end, then unregisters and frees it. */
 void conn_run(struct conn *c);
 
-/* Frees a conn that never got a thread. */
+/* Closes a conn's sockets (and TLS state) and frees it. */
 void conn_free(struct conn *c);
 
 #endif

@@ -122,7 +122,7 @@ void worker_register(struct worker *w, struct conn *c)
 		;
 }
 
-void worker_unregister(struct worker *w, struct conn *c)
+void worker_conn_end(struct worker *w, struct conn *c)
 {
 	pthread_mutex_lock(&w->lock);
 	if (c->prev != NULL)
@@ -132,6 +132,7 @@ void worker_unregister(struct worker *w, struct conn *c)
 	if (c->next != NULL)
 		c->next->prev = c->prev;
 	pthread_mutex_unlock(&w->lock);
+	conn_free(c);
 	maybe_trim_heap(w, atomic_fetch_sub(&w->active, 1) - 1);
 }
 
@@ -220,8 +221,7 @@ static void spawn(struct worker *w, int fd, const struct sockaddr *peer,
 	if (r != 0) {
 		log_error("cannot start a connection thread: %s; closing "
 			  "client %s", strerror(r), c->client);
-		worker_unregister(w, c);
-		conn_free(c);
+		worker_conn_end(w, c);
 	}
 }
 

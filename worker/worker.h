@@ -76,6 +76,10 @@ void worker_main(const struct worker_args *a) __attribute__((noreturn));
 int worker_draining(void);
 
 void worker_register(struct worker *w, struct conn *c);
-void worker_unregister(struct worker *w, struct conn *c);
+
+/* Unlinks c from the registry, frees it (closing its sockets), and only
+ * then counts it gone, so a draining worker never exits while a
+ * connection is still being closed. */
+void worker_conn_end(struct worker *w, struct conn *c);
 
 #endif
