@@ -168,11 +168,17 @@ static int cgroup_limit(void)
 	static const char *const v1_mounts[] = {
 		CG_ROOT "/cpu", CG_ROOT "/cpu,cpuacct", CG_ROOT "/cpuacct,cpu",
 	};
-	char text[4096], path[PATH_MAX];
+	char text[16384], path[PATH_MAX];
 	int n;
 
 	if (read_small("/proc/self/cgroup", text, sizeof(text)) < 0)
 		return 0;
+	if (strlen(text) == sizeof(text) - 1) {
+		char *nl = strrchr(text, '\n');	/* drop a cut-off line */
+		if (nl == NULL)
+			return 0;
+		nl[1] = '\0';
+	}
 	if (cpus_cgroup_path(text, "", path, sizeof(path)) == 0) {
 		n = cpus_cgroup_limit(CG_ROOT, path, 0);
 		if (n == 0)
