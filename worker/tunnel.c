@@ -430,6 +430,12 @@ static void drain_ws(struct tunnel *t)
 	while (t->state != T_DONE && ws_next(t->ws, &ev) != WS_EV_NONE)
 		on_ws_event(t, &ev);
 	flush_out(t);
+	if (t->olen == 0) {
+		/* Flushed: like the other relay buffers, the coalescing buffer
+		 * lives only while there is something in it. */
+		free(t->obuf);
+		t->obuf = NULL;
+	}
 }
 
 static void on_client_readable(struct tunnel *t)

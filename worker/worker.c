@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "../shared/admission.h"
+#include "../shared/cpus.h"
 #include "../shared/log.h"
 #include "../shared/util.h"
 #include "conn.h"
@@ -395,11 +396,12 @@ void worker_main(const struct worker_args *a)
 	w.cell = a->cell;
 	w.master = a->master;
 	become_worker(a);
-	/* One malloc arena for all connection threads: a tunnel allocates at
-	 * setup and when data starts to flow, never per message, so the lock
-	 * is cold, and a thousand idle tunnels do not leave sixteen arenas
-	 * (8 per core) each holding its own freed setup buffers. */
-	(void)mallopt(M_ARENA_MAX, 1);
+	/* One malloc arena per usable CPU, not glibc's eight: relay buffers
+	 * live only while they hold data, so a freed buffer is soon reused by
+	 * the next read on any tunnel, and a thousand idle tunnels do not
+	 * leave sixteen arenas each holding its own freed buffers. One arena
+	 * per CPU keeps threads on different CPUs off each other's lock. */
+	(void)mallopt(M_ARENA_MAX, cpu_count());
 	pthread_mutex_init(&w.lock, NULL);
 	pthread_cond_init(&w.wake, NULL);
 	if (random_bytes(rnd, sizeof(rnd)) < 0)
