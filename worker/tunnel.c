@@ -37,6 +37,10 @@
 #define TBUF_SIZE (64 * 1024)	/* one read from the target */
 #define OBUF_SIZE (64 * 1024)	/* client payload coalesced per write */
 #define LINGER_MS 2000		/* wait for the client's close frame */
+/* A tunnel still open this long after setup gives back the stack pages
+ * setup touched (stack.c); short-lived tunnels never pay the madvise()
+ * and the TLB flush it brings. */
+#define SETTLE_MS 500
 
 enum tstate { T_WAIT, T_OPEN, T_DONE };
 enum tmode { TX_NONE, TX_BUFFER, TX_STREAM };
@@ -55,7 +59,7 @@ struct tunnel {
 	uint8_t *tbuf;
 	int64_t last_rx, ping_sent, last_data;
 	int opened;		/* reached CONNECTED */
-	int settle;		/* trim the stack before the next wait */
+	int64_t settle_at;	/* trim the stack when still open then (0: no) */
 };
 
 static void count(struct tunnel *t, enum adm_counter k, uint64_t n)
@@ -282,7 +286,7 @@ static void do_connect(struct tunnel *t, const char *msg, size_t len)
 	count(t, ADM_C_TUNNELS_OK, 1);
 	t->state = T_OPEN;
 	t->opened = 1;
-	t->settle = 1;	/* resolving and connecting went deep */
+	t->settle_at = now_ms() + SETTLE_MS;	/* connecting went deep */
 	t->last_data = now_ms();
 	if (ws_send(t->ws, WS_TEXT, "CONNECTED", 9) < 0)
 		finish(t, "client write error", 0);
@@ -543,9 +547,15 @@ static void relay(struct tunnel *t)
 
 		if (t->state == T_DONE)
 			break;
-		if (t->settle) {
-			stack_trim();
-			t->settle = 0;
+		if (t->settle_at != 0) {
+			int64_t left = t->settle_at - now_ms();
+
+			if (left <= 0) {
+				stack_trim();
+				t->settle_at = 0;
+			} else if (left < timeout) {
+				timeout = (int)left;
+			}
 		}
 		if (io_pending(&t->c->io))
 			timeout = 0;	/* TLS bytes already decrypted */
@@ -559,7 +569,7 @@ static void relay(struct tunnel *t)
 			break;
 		}
 		if (r == 0)
-			t->settle = 1;	/* gone quiet: drop what traffic touched */
+			t->settle_at = 1;	/* quiet: drop what traffic touched */
 		if (r <= 0)
 			continue;
 		if (p[0].revents != 0)
@@ -606,7 +616,8 @@ void tunnel_run(struct conn *c, struct ws *ws)
 	t.tcp.fd = -1;
 	t.state = T_WAIT;
 	t.last_rx = t.last_data = now_ms();
-	t.settle = 1;	/* the handshake and the token check went deep */
+	/* The handshake and the token check went deep. */
+	t.settle_at = now_ms() + SETTLE_MS;
 	/* A peer that stops reading, or a TLS peer that sends half a
 	 * record, cannot hold this thread forever. */
 	(void)io_set_timeouts(c->io.fd, write_timeout_ms(cfg),

@@ -146,18 +146,32 @@ int worker_draining(void)
  * when the thread should end. Called and returns with w->lock held. */
 static struct conn *await_work(struct worker *w)
 {
-	struct timespec until;
+	struct timespec until, settle;
 	struct conn *c;
+	int trimmed = 0;
 
 	if (w->queue == NULL &&
 	    (stop_req != RUN || w->waiting >= WORKER_IDLE_THREADS))
 		return NULL;
 	clock_gettime(CLOCK_REALTIME, &until);
+	settle = until;
 	until.tv_sec += WORKER_IDLE_SECONDS;
+	settle.tv_sec += 1;
 	w->waiting++;
-	while (w->queue == NULL && stop_req == RUN)
-		if (pthread_cond_timedwait(&w->wake, &w->lock, &until) != 0)
+	while (w->queue == NULL && stop_req == RUN) {
+		int r = pthread_cond_timedwait(&w->wake, &w->lock,
+					       trimmed ? &until : &settle);
+		if (r == ETIMEDOUT && !trimmed) {
+			/* No work for a second: wait on a short stack (the
+			 * queue is checked again before waiting on) */
+			pthread_mutex_unlock(&w->lock);
+			stack_trim();
+			pthread_mutex_lock(&w->lock);
+			trimmed = 1;
+		} else if (r != 0) {
 			break;
+		}
+	}
 	w->waiting--;
 	c = w->queue;
 	if (c != NULL)
@@ -173,7 +187,6 @@ static void *thread_main(void *arg)
 	stack_note();
 	while (c != NULL) {
 		conn_run(c);
-		stack_trim();	/* an idle thread waits on a short stack */
 		pthread_mutex_lock(&w->lock);
 		c = await_work(w);
 		pthread_mutex_unlock(&w->lock);
