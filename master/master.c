@@ -68,6 +68,7 @@ struct master {
 	int64_t *respawn_at;	/* per slot; 0: nothing pending */
 	long *backoff;		/* per slot, ms */
 	char token[33];		/* generated when none is configured */
+	int ncpu;		/* usable CPUs, counted at start and reload */
 	int stopping;		/* enum stop */
 	int64_t deadline;
 	pid_t upgrade_pid;	/* a new master being started, or 0 */
@@ -78,9 +79,12 @@ struct master {
 	size_t nunreclaimed;
 };
 
-static size_t slots_for(const struct config *cfg)
+/* Counts the usable CPUs again (a container's limit may have changed)
+ * and returns how many worker slots cfg asks for. */
+static size_t slots_for(struct master *m, const struct config *cfg)
 {
-	return cfg->workers > 0 ? (size_t)cfg->workers : (size_t)cpu_count();
+	m->ncpu = cpu_count();
+	return cfg->workers > 0 ? (size_t)cfg->workers : (size_t)m->ncpu;
 }
 
 /* ---- workers ---- */
@@ -110,6 +114,7 @@ static void child_start(struct master *m, size_t slot, int cell)
 	a.master = m->pid;
 	a.pol = &m->pol;
 	a.cell = cell;
+	a.ncpu = m->ncpu;
 	if (privs_resolve(m->cfg, &a.privs, err, sizeof(err)) < 0)
 		fatal("worker %zu: %s", slot, err);
 	worker_main(&a);
@@ -453,7 +458,7 @@ static void reload(struct master *m)
 		config_free(cfg);
 		return;
 	}
-	nslots = slots_for(cfg);
+	nslots = slots_for(m, cfg);
 	if (open_listeners(m, cfg, nslots, &ls, &nls) < 0) {
 		log_error("reload refused: cannot open the listeners");
 		notify("READY=1");
@@ -737,7 +742,7 @@ int master_run(const struct options *opt, struct config *cfg)
 		sigaddset(&m.sigs, all[s]);
 	sigprocmask(SIG_BLOCK, &m.sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
-	if (settle_token(&m, cfg) < 0 || resize_slots(&m, slots_for(cfg)) < 0 ||
+	if (settle_token(&m, cfg) < 0 || resize_slots(&m, slots_for(&m, cfg)) < 0 ||
 	    open_listeners(&m, cfg, m.nslots, &m.ls, &m.nls) < 0 ||
 	    start_policy(&m) < 0)
 		return 1;

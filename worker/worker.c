@@ -30,7 +30,6 @@
 #include <unistd.h>
 
 #include "../shared/admission.h"
-#include "../shared/cpus.h"
 #include "../shared/log.h"
 #include "../shared/util.h"
 #include "conn.h"
@@ -414,7 +413,7 @@ void worker_main(const struct worker_args *a)
 	 * the next read on any tunnel, and a thousand idle tunnels do not
 	 * leave sixteen arenas each holding its own freed buffers. One arena
 	 * per CPU keeps threads on different CPUs off each other's lock. */
-	(void)mallopt(M_ARENA_MAX, cpu_count());
+	(void)mallopt(M_ARENA_MAX, a->ncpu > 0 ? a->ncpu : 1);
 	pthread_mutex_init(&w.lock, NULL);
 	pthread_cond_init(&w.wake, NULL);
 	if (random_bytes(rnd, sizeof(rnd)) < 0)

@@ -67,6 +67,7 @@ struct worker_args {
 	struct privs privs;	/* whom to run as */
 	const struct worker_policy *pol;
 	int cell;		/* admission cell claimed by the master */
+	int ncpu;		/* usable CPUs, as the master counted them */
 };
 
 /* Runs a worker until told to stop; never returns (exits the process). */
