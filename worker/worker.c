@@ -36,6 +36,7 @@
 #include "stack.h"
 
 #define FORCE_GRACE_MS 2000	/* after cutting tunnels, before _exit */
+#define WORKER_ARENAS 4		/* malloc arenas per worker, at most */
 
 enum stop_kind { RUN = 0, STOP_DRAIN, STOP_SHUTDOWN, STOP_NOW };
 
@@ -152,7 +153,7 @@ static struct conn *await_work(struct worker *w)
 	if (w->queue == NULL &&
 	    (stop_req != RUN || w->waiting >= WORKER_IDLE_THREADS))
 		return NULL;
-	clock_gettime(CLOCK_REALTIME, &until);
+	clock_gettime(CLOCK_MONOTONIC, &until);	/* w->wake's clock */
 	settle = until;
 	until.tv_sec += WORKER_IDLE_SECONDS;
 	settle.tv_sec += 1;
@@ -408,14 +409,25 @@ void worker_main(const struct worker_args *a)
 	w.cell = a->cell;
 	w.master = a->master;
 	become_worker(a);
-	/* One malloc arena per usable CPU, not glibc's eight: relay buffers
-	 * live only while they hold data, so a freed buffer is soon reused by
-	 * the next read on any tunnel, and a thousand idle tunnels do not
-	 * leave sixteen arenas each holding its own freed buffers. One arena
-	 * per CPU keeps threads on different CPUs off each other's lock. */
-	(void)mallopt(M_ARENA_MAX, a->ncpu > 0 ? a->ncpu : 1);
+	/* One malloc arena per usable CPU, at most WORKER_ARENAS, not glibc's
+	 * eight per CPU: relay buffers live only while they hold data, so a
+	 * freed buffer is soon reused by the next read on any tunnel, and a
+	 * thousand idle tunnels do not leave a dozen arenas each holding its
+	 * own freed buffers; a few arenas keep threads on different CPUs off
+	 * each other's lock. */
+	(void)mallopt(M_ARENA_MAX, a->ncpu < 1 ? 1
+				   : a->ncpu > WORKER_ARENAS ? WORKER_ARENAS
+							     : a->ncpu);
 	pthread_mutex_init(&w.lock, NULL);
-	pthread_cond_init(&w.wake, NULL);
+	{
+		/* Idle waits must not stretch when the wall clock is set. */
+		pthread_condattr_t ca;
+
+		pthread_condattr_init(&ca);
+		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+		pthread_cond_init(&w.wake, &ca);
+		pthread_condattr_destroy(&ca);
+	}
 	if (random_bytes(rnd, sizeof(rnd)) < 0)
 		memcpy(rnd, &slot, sizeof(rnd));
 	memcpy(&w.id_base, rnd, sizeof(w.id_base));
