@@ -20,6 +20,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "util.h"
+
 #define CG_ROOT "/sys/fs/cgroup"
 
 /* Reads a small file into buf. Returns 0, or -1 if it cannot be read. */
@@ -117,19 +119,12 @@ int cpus_cgroup_limit(const char *mount, const char *path, int v1)
 /* 1 if the comma-separated list has the controller. */
 static int has_controller(const char *list, size_t len, const char *want)
 {
-	size_t wl = strlen(want);
+	size_t pos = 0, n;
+	const char *item;
 
-	while (len > 0) {
-		const char *comma = memchr(list, ',', len);
-		size_t n = comma != NULL ? (size_t)(comma - list) : len;
-
-		if (n == wl && memcmp(list, want, n) == 0)
+	while (list_next(list, len, &pos, &item, &n))
+		if (n == strlen(want) && memcmp(item, want, n) == 0)
 			return 1;
-		if (comma == NULL)
-			return 0;
-		len -= n + 1;
-		list = comma + 1;
-	}
 	return 0;
 }
 

@@ -172,3 +172,31 @@ int strn_ieq(const char *s, size_t len, const char *lit)
 {
 	return strlen(lit) == len && strncasecmp(s, lit, len) == 0;
 }
+
+int list_next(const char *value, size_t len, size_t *pos, const char **item,
+	      size_t *ilen)
+{
+	size_t i = *pos;
+
+	while (i < len) {
+		size_t s, e;
+
+		while (i < len && (value[i] == ' ' || value[i] == '\t' ||
+				   value[i] == ','))
+			i++;
+		s = i;
+		while (i < len && value[i] != ',')
+			i++;
+		e = i;
+		while (e > s && (value[e - 1] == ' ' || value[e - 1] == '\t'))
+			e--;
+		if (e > s) {
+			*pos = i;
+			*item = value + s;
+			*ilen = e - s;
+			return 1;
+		}
+	}
+	*pos = len;
+	return 0;
+}

@@ -26,6 +26,13 @@ long base64_decode_strict(const char *s, size_t len, unsigned char *out);
 /* Encodes len bytes as base64 into out (room for 4*((len+2)/3)+1). */
 size_t base64_encode(const unsigned char *in, size_t len, char *out);
 
+/* Steps through the entries of a comma-separated list (a header value, a
+ * cgroup controller list), blanks (space, tab) trimmed, empty entries
+ * skipped. *pos starts at 0. Returns 1 with the entry in *item / *ilen, 0
+ * at the end. */
+int list_next(const char *value, size_t len, size_t *pos, const char **item,
+	      size_t *ilen);
+
 /* Fills out with 2*nbytes lowercase hex chars of random data plus NUL.
  * Returns 0, or -1 if the system has no randomness to give. */
 int random_hex(char *out, size_t nbytes);

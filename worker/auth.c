@@ -109,7 +109,7 @@ static enum verdict try_protocol(struct ctx *x, const struct http_request *req)
 		x->out->in_protocol = 1;
 		return r;
 	}
-	while (http_list_next(v, len, &pos, &item, &n)) {
+	while (list_next(v, len, &pos, &item, &n)) {
 		if (item == v && n == len)
 			continue;	/* the whole value: judged above */
 		if ((r = judge(x, item, n)) != NO_MATCH) {
@@ -187,7 +187,7 @@ static void echo_first(const struct http_request *req, struct auth_result *out)
 
 	if (h == NULL || out->protocol != NULL)
 		return;
-	if (!http_list_next(h->value, h->value_len, &pos, &out->protocol,
+	if (!list_next(h->value, h->value_len, &pos, &out->protocol,
 			    &out->protocol_len))
 		out->protocol = NULL;
 }

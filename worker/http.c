@@ -179,40 +179,12 @@ size_t http_header_count(const struct http_request *req, const char *name)
 	return n;
 }
 
-int http_list_next(const char *value, size_t len, size_t *pos,
-		   const char **item, size_t *ilen)
-{
-	size_t i = *pos;
-
-	while (i < len) {
-		size_t s, e;
-
-		while (i < len && (value[i] == ' ' || value[i] == '\t' ||
-				   value[i] == ','))
-			i++;
-		s = i;
-		while (i < len && value[i] != ',')
-			i++;
-		e = i;
-		while (e > s && (value[e - 1] == ' ' || value[e - 1] == '\t'))
-			e--;
-		if (e > s) {
-			*pos = i;
-			*item = value + s;
-			*ilen = e - s;
-			return 1;
-		}
-	}
-	*pos = len;
-	return 0;
-}
-
 int http_list_has(const char *value, size_t len, const char *token)
 {
 	const char *item;
 	size_t pos = 0, n;
 
-	while (http_list_next(value, len, &pos, &item, &n))
+	while (list_next(value, len, &pos, &item, &n))
 		if (strn_ieq(item, n, token))
 			return 1;
 	return 0;

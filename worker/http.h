@@ -47,12 +47,6 @@ const struct http_header *http_header_get(const struct http_request *req,
 /* How many headers are named name. */
 size_t http_header_count(const struct http_request *req, const char *name);
 
-/* Steps through the entries of a comma-separated header value, blanks
- * trimmed, empty entries skipped. *pos starts at 0. Returns 1 with the
- * entry in *item / *ilen, 0 at the end. */
-int http_list_next(const char *value, size_t len, size_t *pos,
-		   const char **item, size_t *ilen);
-
 /* 1 when the comma-separated value contains token (case-insensitive). */
 int http_list_has(const char *value, size_t len, const char *token);
 

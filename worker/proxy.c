@@ -111,7 +111,7 @@ static void forward_protocols(const struct http_request *req,
 	if (h == NULL || (auth->in_protocol && auth->protocol == h->value &&
 			  auth->protocol_len == h->value_len))
 		return;	/* none, or the whole header was the credential */
-	while (http_list_next(h->value, h->value_len, &pos, &item, &len)) {
+	while (list_next(h->value, h->value_len, &pos, &item, &len)) {
 		if (auth->in_protocol && auth->protocol == item &&
 		    auth->protocol_len == len)
 			continue;
