@@ -23,17 +23,22 @@ describe('bulk transfer', () => {
   });
   after(async () => { await srv?.stop(); await echo?.close(); await sink?.close(); await source?.close(); });
 
-  it('upload: 1 MiB in 64 KiB binary messages reaches the target byte-exact', T, async () => {
-    const up = randomBytes(MiB);
+  // Opens a tunnel to the sink, sends with send(t), then CLOSE: the sink must get exactly `up`.
+  async function uploadThenClose(up, send) {
     const n = sink.conns.length;
     const t = await openTunnel(srv.port, sink.target);
-    await t.sendChunked(up, 64 * 1024);
+    await send(t);
     await t.sendText('CLOSE');
     const c = await sink.waitConnection(n);
     await c.waitEof(15000);
     assert.equal(c.length, up.length);
     assert.equal(sha256(c.data()), sha256(up));
     await t.waitClose(5000).catch(() => t.terminate());
+  }
+
+  it('upload: 1 MiB in 64 KiB binary messages reaches the target byte-exact', T, async () => {
+    const up = randomBytes(MiB);
+    await uploadThenClose(up, (t) => t.sendChunked(up, 64 * 1024));
   });
 
   it('upload: one 1 MiB binary message reaches the target byte-exact', T, async () => {
@@ -54,15 +59,9 @@ describe('bulk transfer', () => {
     for (let i = 0; i < 24; i++) sizes.push([1, 37, 5000, 16383][i % 4], [16384, 70000, 200000][i % 3]);
     const parts = sizes.map((n) => randomBytes(n));
     const up = Buffer.concat(parts);
-    const n = sink.conns.length;
-    const t = await openTunnel(srv.port, sink.target);
-    for (const p of parts) t.ws.send(p, { binary: true }); // queued at once, no waiting between
-    await t.sendText('CLOSE');
-    const c = await sink.waitConnection(n);
-    await c.waitEof(15000);
-    assert.equal(c.length, up.length);
-    assert.equal(sha256(c.data()), sha256(up));
-    await t.waitClose(5000).catch(() => t.terminate());
+    await uploadThenClose(up, (t) => {
+      for (const p of parts) t.ws.send(p, { binary: true }); // queued at once, no waiting between
+    });
   });
 
   it('download: 1 MiB from the target reaches the client byte-exact, then CLOSE and 1000', T, async () => {
